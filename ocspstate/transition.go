@@ -64,7 +64,8 @@ func CheckReserve(r *Record) error {
 //     Issued, CTFailed), with a status and a response, and never disabled;
 //   - revocation only from Precert on, with a time and an RFC 5280
 //     reason, and never undone or altered;
-//   - a lease held by another owner is not taken before it expires.
+//   - a lease held by another owner is not taken before it expires
+//     (releasing it, by clearing the owner, is allowed).
 //
 // It is pure: the response's signature and freshness are checked by
 // [CheckUpdate].
@@ -138,7 +139,7 @@ func CheckTransition(old, new *Record, now time.Time) error {
 		}
 	}
 
-	if old.State.InFlight() && old.Lease.Owner != "" && new.Lease.Owner != old.Lease.Owner && now.Before(old.Lease.Expires) {
+	if old.State.InFlight() && old.Lease.Owner != "" && new.Lease.Owner != "" && new.Lease.Owner != old.Lease.Owner && now.Before(old.Lease.Expires) {
 		return fmt.Errorf("%w: serial %s: %q cannot take the lease held by %q until %s", ErrLeaseHeld,
 			SerialHex(old.Serial), new.Lease.Owner, old.Lease.Owner, fmtTime(old.Lease.Expires))
 	}
