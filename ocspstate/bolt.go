@@ -203,7 +203,7 @@ func (s *BoltStore) Reserve(ctx context.Context, r *Record) error {
 	rec := r.Clone()
 	now := s.now()
 	rec.Version, rec.Created, rec.Updated = 1, now, now
-	rec.Due = s.due.Due(rec)
+	rec.Due = s.due.Due(rec, now)
 	enc := encodeRecord(rec)
 	key := []byte(rec.Key())
 	return s.write(ctx, func(tx *bolt.Tx) error {
@@ -317,18 +317,21 @@ func (s *BoltStore) prepare(old *Record, fn func(*Record) error) (*Record, []byt
 	if err := fn(next); err != nil {
 		return nil, nil, err
 	}
-	// Fields the store owns: ignore what the closure did to them.
-	next.Updated, next.Due = old.Updated, old.Due
+	// Fields the store owns: ignore what the closure did to them. The due
+	// time is recomputed even when nothing else changed, so a record whose
+	// service ended leaves the due index when touched.
+	now := s.now()
+	next.Updated = old.Updated
+	next.Due = s.due.Due(next, now)
 	if next.Equal(old) {
 		return old, nil, nil
 	}
-	now := s.now()
 	if err := CheckUpdate(old, next, now, s.validator, s.skew); err != nil {
 		return nil, nil, err
 	}
 	next.Version = old.Version + 1
 	next.Updated = now
-	next.Due = s.due.Due(next)
+	next.Due = s.due.Due(next, now)
 	enc := encodeRecord(next)
 	// Hand back exactly what is stored (UTC times, no monotonic reading).
 	stored, err := decodeRecord(enc)

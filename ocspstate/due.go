@@ -51,17 +51,22 @@ func (p DuePolicy) RefreshDue(thisUpdate, nextUpdate time.Time) time.Time {
 	return deadline.Add(-lead)
 }
 
-// Due returns when something must next happen to r, or the zero time for
-// never:
+// Due returns when something must next happen to r, written at now, or
+// the zero time for never:
 //
 //   - in flight (Reserved, Precert, SCTs): when its lease expires, so that
 //     recovery resumes or abandons it (at once if it has no lease);
 //   - OCSP enabled: when its response is due for re-signing (at once if it
-//     has none), unless that moment falls after NotAfter plus
-//     ExpiryMargin, when it is no longer refreshed;
+//     has none), unless that moment falls after NotAfter plus ExpiryMargin,
+//     or that end has already passed at now: then it is no longer
+//     refreshed;
 //   - both: whichever comes first;
 //   - Abandoned: never.
-func (p DuePolicy) Due(r *Record) time.Time {
+//
+// Stores call it on every write with the write's time, so a record whose
+// end of service passed while it sat in the due index leaves the index the
+// next time anything touches it (see [Store.Update]).
+func (p DuePolicy) Due(r *Record, now time.Time) time.Time {
 	var due time.Time
 	earliest := func(t time.Time) {
 		if due.IsZero() || t.Before(due) {
@@ -79,12 +84,15 @@ func (p DuePolicy) Due(r *Record) time.Time {
 			earliest(r.Lease.Expires)
 		}
 	}
-	if r.OCSP.Enabled {
+	if end := p.ServiceEnd(r); r.OCSP.Enabled && now.Before(end) {
 		if len(r.OCSP.ResponseDER) == 0 || r.OCSP.NextUpdate.IsZero() {
 			earliest(immediately)
-		} else if refresh := p.RefreshDue(r.OCSP.ThisUpdate, r.OCSP.NextUpdate); refresh.Before(r.NotAfter.Add(p.ExpiryMargin)) {
+		} else if refresh := p.RefreshDue(r.OCSP.ThisUpdate, r.OCSP.NextUpdate); refresh.Before(end) {
 			earliest(refresh)
 		}
 	}
 	return due
 }
+
+// ServiceEnd is when OCSP service for r ends: NotAfter plus ExpiryMargin.
+func (p DuePolicy) ServiceEnd(r *Record) time.Time { return r.NotAfter.Add(p.ExpiryMargin) }

@@ -135,9 +135,21 @@ func TestDue(t *testing.T) {
 		{"explicit lead", func() *Record { return base(Issued) }, DuePolicy{RefreshLead: time.Hour}, RefreshDeadline(t0, t0.Add(96*time.Hour-time.Second)).Add(-time.Hour)},
 		{"expired: never", func() *Record { r := base(Issued); r.NotAfter = t0.Add(24 * time.Hour); return r }, DuePolicy{}, time.Time{}},
 		{"expired within margin: refresh", func() *Record { r := base(Issued); r.NotAfter = t0.Add(24 * time.Hour); return r }, DuePolicy{ExpiryMargin: 7 * 24 * time.Hour}, refresh},
+		{"service already ended at write time: never", func() *Record {
+			r := base(Issued)
+			r.NotAfter = t0.Add(-time.Hour)
+			r.OCSP.ResponseDER = nil // even with no response at all
+			return r
+		}, DuePolicy{}, time.Time{}},
+		{"in flight past expiry: lease still due", func() *Record {
+			r := base(Precert)
+			r.NotAfter = t0.Add(-time.Hour)
+			r.Lease.Expires = t0.Add(time.Minute)
+			return r
+		}, DuePolicy{}, t0.Add(time.Minute)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := tc.policy.Due(tc.rec())
+			got := tc.policy.Due(tc.rec(), t0)
 			require.True(t, got.Equal(tc.want), "got %v want %v", got, tc.want)
 		})
 	}

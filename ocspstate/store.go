@@ -59,7 +59,11 @@ type Store interface {
 	// the record it is given — sign before, publish after. If fn returns
 	// an error, nothing is written and Update returns that error as is.
 	// If fn changes nothing, nothing is written and the stored record is
-	// returned. When Update returns nil the change is durable. It returns
+	// returned — unless the record's due time has moved (its OCSP service
+	// ended), in which case the store commits the new due time: an Update
+	// with a closure that changes nothing is how recovery retires expired
+	// records from the due index. When Update returns nil the change is
+	// durable. It returns
 	// an error wrapping ErrNotFound if there is no such record.
 	Update(ctx context.Context, issuer IssuerID, serial *big.Int, fn func(*Record) error) (*Record, error)
 

@@ -59,6 +59,7 @@ func Run(t *testing.T, f Factory) {
 		{"StoreOwnsVersionAndTimes", testStoreOwnsVersionAndTimes},
 		{"Leases", testLeases},
 		{"DueIndex", testDueIndex},
+		{"RetireExpired", testRetireExpired},
 		{"ResponseLookup", testResponseLookup},
 		{"Counts", testCounts},
 		{"Scan", testScan},
@@ -704,6 +705,39 @@ func testDueIndex(t *testing.T, e *env) {
 	due, err = e.store.Due(e.ctx, later, 100)
 	require.NoError(t, err)
 	require.False(t, containsSerial(due, issued.Serial))
+}
+
+func testRetireExpired(t *testing.T, e *env) {
+	// A certificate expiring 80 hours from now: its 96-hour response is
+	// due for re-signing before that, so it sits in the due index.
+	r := e.reserved()
+	r.NotAfter = e.clock.Now().Add(80 * time.Hour)
+	require.NoError(t, e.store.Reserve(e.ctx, r))
+	r = e.update(r, e.toPrecert(e.goodResponse(r)))
+	r = e.update(r, func(r *ocspstate.Record) error { r.State = ocspstate.CTFailed; r.Lease = ocspstate.Lease{}; return nil })
+	require.False(t, r.Due.IsZero())
+	require.True(t, r.Due.Before(r.NotAfter))
+
+	// The sweeper was away until after expiry: the record is still due.
+	e.clock.Advance(81 * time.Hour)
+	due, err := e.store.Due(e.ctx, e.clock.Now(), 100)
+	require.NoError(t, err)
+	require.True(t, containsSerial(due, r.Serial))
+
+	// Touching it (an Update that changes nothing) retires it from the
+	// index without signing anything.
+	got, err := e.store.Update(e.ctx, r.Issuer, r.Serial, func(*ocspstate.Record) error { return nil })
+	require.NoError(t, err)
+	require.True(t, got.Due.IsZero(), "service ended: never due again")
+	require.Equal(t, r.Version+1, got.Version)
+	require.Equal(t, r.OCSP.ResponseDER, got.OCSP.ResponseDER)
+	due, err = e.store.Due(e.ctx, e.clock.Now(), 100)
+	require.NoError(t, err)
+	require.False(t, containsSerial(due, r.Serial))
+	// A second touch writes nothing.
+	again, err := e.store.Update(e.ctx, r.Issuer, r.Serial, func(*ocspstate.Record) error { return nil })
+	require.NoError(t, err)
+	require.Equal(t, got.Version, again.Version)
 }
 
 func containsSerial(rs []*ocspstate.Record, serial *big.Int) bool {
