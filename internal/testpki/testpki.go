@@ -22,6 +22,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -329,3 +331,110 @@ func mustOID(o asn1.ObjectIdentifier) x509.OID {
 	}
 	return oid
 }
+
+// Save writes the hierarchy to dir as PEM files (root.pem, root.key,
+// intermediate.pem, intermediate.key, responder.pem, responder.key; keys
+// PKCS #8, mode 0600), for another process to Load.
+func (ca *CA) Save(dir string) error {
+	for _, f := range []struct {
+		name string
+		cert *x509.Certificate
+		key  crypto.Signer
+	}{
+		{"root", ca.Root, ca.RootKey},
+		{"intermediate", ca.Intermediate, ca.IntermediateKey},
+		{"responder", ca.Responder, ca.ResponderKey},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, f.name+".pem"), PEM(f.cert), 0o644); err != nil {
+			return err
+		}
+		k, err := KeyPEM(f.key)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, f.name+".key"), k, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Load reads a hierarchy that Save wrote.
+func Load(dir string) (*CA, error) {
+	ca := &CA{}
+	for _, f := range []struct {
+		name string
+		cert **x509.Certificate
+		key  *crypto.Signer
+	}{
+		{"root", &ca.Root, &ca.RootKey},
+		{"intermediate", &ca.Intermediate, &ca.IntermediateKey},
+		{"responder", &ca.Responder, &ca.ResponderKey},
+	} {
+		certs, err := ReadCertificates(filepath.Join(dir, f.name+".pem"))
+		if err != nil {
+			return nil, err
+		}
+		*f.cert = certs[0]
+		if *f.key, err = ReadKey(filepath.Join(dir, f.name+".key")); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := ca.IntermediateKey.(*rsa.PrivateKey); ok {
+		ca.KeyType = RSA2048
+	}
+	return ca, nil
+}
+
+// ReadCertificates reads every CERTIFICATE block of a PEM file.
+func ReadCertificates(path string) ([]*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("testpki: %s: %w", path, err)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("testpki: %s holds no CERTIFICATE block", path)
+	}
+	return out, nil
+}
+
+// ReadKey reads a PKCS #8 private key from a PEM file.
+func ReadKey(path string) (crypto.Signer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := pem.Decode(data)
+	if b == nil {
+		return nil, fmt.Errorf("testpki: %s holds no PEM block", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("testpki: %s: %w", path, err)
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("testpki: %s: %T is not a signer", path, k)
+	}
+	return s, nil
+}
+
+// DomainValidated is OIDDomainValidated as an x509.OID, for
+// x509.Certificate.Policies.
+var DomainValidated = mustOID(OIDDomainValidated)
