@@ -1,0 +1,73 @@
+package ctsubmit
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"testing"
+	"time"
+
+	ct "github.com/google/certificate-transparency-go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/certpipe/precert/internal/testpki"
+)
+
+// TestPrecertLeafMatchesCTGo checks the fast path of parsePrecertChain
+// against certificate-transparency-go's MerkleTreeLeafFromRawChain, with
+// the issuer signing directly and through a precertificate signing
+// certificate.
+func TestPrecertLeafMatchesCTGo(t *testing.T) {
+	ca := testpki.Shared(t, testpki.ECDSAP256)
+	key, err := testpki.NewKey(ca.KeyType)
+	require.NoError(t, err)
+	poison := pkix.Extension{Id: OIDPoison, Critical: true, Value: []byte{0x05, 0x00}}
+
+	// A precertificate signing certificate: the CT EKU, issued by the CA.
+	psKey, err := testpki.NewKey(ca.KeyType)
+	require.NoError(t, err)
+	psTmpl := &x509.Certificate{
+		SerialNumber:          testpki.RandomSerial(),
+		Subject:               pkix.Name{CommonName: "precert signing"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(day),
+		KeyUsage:              x509.KeyUsageCertSign,
+		UnknownExtKeyUsage:    []asn1.ObjectIdentifier{oidCTEKU},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		AuthorityKeyId:        ca.Intermediate.SubjectKeyId,
+	}
+	psDER, err := x509.CreateCertificate(rand.Reader, psTmpl, ca.Intermediate, psKey.Public(), ca.IntermediateKey)
+	require.NoError(t, err)
+	ps, err := x509.ParseCertificate(psDER)
+	require.NoError(t, err)
+
+	for _, tc := range []struct {
+		name   string
+		parent *x509.Certificate
+		signer any
+		chain  [][]byte
+	}{
+		{"issuer signs", ca.Intermediate, ca.IntermediateKey, ca.ChainDER()},
+		{"precert signing certificate", ps, psKey, append([][]byte{ps.Raw}, ca.ChainDER()...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmpl := ca.LeafTemplate(90 * day)
+			tmpl.SerialNumber = testpki.RandomSerial()
+			tmpl.ExtraExtensions = []pkix.Extension{poison}
+			der, err := x509.CreateCertificate(rand.Reader, tmpl, tc.parent, key.Public(), tc.signer)
+			require.NoError(t, err)
+			chain := append([][]byte{der}, tc.chain...)
+			pc, err := parsePrecertChain(chain)
+			require.NoError(t, err)
+			var raw []ct.ASN1Cert
+			for _, c := range chain {
+				raw = append(raw, ct.ASN1Cert{Data: c})
+			}
+			want, err := ct.MerkleTreeLeafFromRawChain(raw, ct.PrecertLogEntryType, 0)
+			require.NoError(t, err)
+			require.Equal(t, *want, pc.leaf)
+		})
+	}
+}
