@@ -1,0 +1,337 @@
+package recovery_test
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"math/big"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/certpipe/precert/ctsubmit"
+	"github.com/certpipe/precert/internal/ctlogtest"
+	"github.com/certpipe/precert/internal/pipetest"
+	"github.com/certpipe/precert/issuance"
+	"github.com/certpipe/precert/ocspstate"
+	"github.com/certpipe/precert/recovery"
+)
+
+func sweeper(t *testing.T, e *pipetest.Env, resumers ...recovery.Resumer) *recovery.Sweeper {
+	t.Helper()
+	s, err := recovery.New(recovery.Config{
+		Store:    e.Store,
+		Signers:  []*ocspstate.ResponseSigner{e.Signer},
+		Resumers: resumers,
+		Now:      e.Clock.Now,
+		Owner:    "sweeper",
+		Workers:  8,
+	})
+	require.NoError(t, err)
+	return s
+}
+
+func audit(t *testing.T, e *pipetest.Env) []recovery.Violation {
+	t.Helper()
+	a := &recovery.Auditor{Issuers: []*x509.Certificate{e.CA.Intermediate}, Logs: e.CTLogs()}
+	vs, err := a.Audit(e.Ctx, e.Store, e.Clock.Now())
+	require.NoError(t, err)
+	return vs
+}
+
+// stuck issues a certificate that stops at point, and returns its serial.
+func stuck(t *testing.T, e *pipetest.Env, point issuance.FaultPoint) *big.Int {
+	t.Helper()
+	p := e.Pipeline(func(c *issuance.Config) {
+		c.Owner = "crashed"
+		c.Faults = issuance.FaultErr(point)
+		c.DisableLint = true
+	})
+	_, err := p.Issue(e.Ctx, e.Request())
+	var ie *issuance.Error
+	require.ErrorAs(t, err, &ie)
+	return ie.Serial
+}
+
+func TestSweepFinishesWhatCrashesLeft(t *testing.T) {
+	e := pipetest.New(t, pipetest.Options{})
+	want := map[issuance.FaultPoint]ocspstate.State{
+		issuance.AfterReserve:       ocspstate.Abandoned,
+		issuance.AfterSignOCSP:      ocspstate.Abandoned,
+		issuance.AfterCommitPrecert: ocspstate.Issued,
+		issuance.AfterCT:            ocspstate.Issued,
+		issuance.AfterCommitSCTs:    ocspstate.Issued,
+		issuance.AfterSignFinal:     ocspstate.Issued,
+	}
+	serials := map[issuance.FaultPoint]*big.Int{}
+	for p := range want {
+		serials[p] = stuck(t, e, p)
+	}
+	p := e.Pipeline(func(c *issuance.Config) { c.Owner = "recovery"; c.DisableLint = true })
+	s := sweeper(t, e, p)
+
+	// Before the leases expire there is nothing to do, and nothing wrong.
+	rep, err := s.Sweep(e.Ctx)
+	require.NoError(t, err)
+	require.Zero(t, rep.Due, "%s", rep)
+	require.Empty(t, audit(t, e))
+
+	e.Clock.Advance(3 * time.Minute)
+	vs := audit(t, e)
+	kinds := map[string]int{}
+	for _, v := range vs {
+		kinds[v.Kind]++
+	}
+	require.Equal(t, map[string]int{recovery.KindStaleReservation: 2, recovery.KindStalled: 4}, kinds, "%v", vs)
+	rep, err = s.Sweep(e.Ctx)
+	require.NoError(t, err)
+	require.Empty(t, rep.Errors)
+	require.Equal(t, len(want), rep.Due)
+	require.Equal(t, 2, rep.Count(recovery.ActionAbandoned))
+	require.Equal(t, 4, rep.Count(recovery.ActionIssued))
+	for point, st := range want {
+		require.Equal(t, st, e.Record(serials[point]).State, point)
+	}
+	require.Empty(t, audit(t, e))
+
+	// A second sweep finds nothing to do.
+	rep, err = s.Sweep(e.Ctx)
+	require.NoError(t, err)
+	require.Zero(t, rep.Due, "%s", rep)
+}
+
+func TestSweepRefreshesAndRetires(t *testing.T) {
+	e := pipetest.New(t, pipetest.Options{})
+	p := e.Pipeline(func(c *issuance.Config) { c.DisableLint = true })
+	res, err := p.Issue(e.Ctx, e.Request())
+	require.NoError(t, err)
+	before := e.Record(res.Serial)
+	s := sweeper(t, e, p)
+
+	// Three days on, BR §4.9.9's deadline approaches: re-signed.
+	e.Clock.Advance(before.Due.Sub(e.Clock.Now()) + time.Second)
+	rep, err := s.Sweep(e.Ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.Count(recovery.ActionRefreshed), "%s", rep)
+	after := e.RequireStatus(res.Serial, ocspstate.Good)
+	require.True(t, after.OCSP.ThisUpdate.After(before.OCSP.ThisUpdate))
+	require.True(t, after.Due.After(e.Clock.Now()))
+	require.Empty(t, audit(t, e))
+	rep, err = s.Sweep(e.Ctx)
+	require.NoError(t, err)
+	require.Zero(t, rep.Due)
+
+	// A revoked certificate is refreshed as revoked.
+	_, err = p.Revoke(e.Ctx, p.IssuerID(), res.Serial, ocspstate.ReasonSuperseded, time.Time{})
+	require.NoError(t, err)
+	e.Clock.Advance(e.Record(res.Serial).Due.Sub(e.Clock.Now()) + time.Second)
+	rep, err = s.Sweep(e.Ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.Count(recovery.ActionRefreshed))
+	e.RequireStatus(res.Serial, ocspstate.Revoked)
+
+	// Long after expiry, the record is retired without a signature.
+	e.Clock.Advance(100 * 24 * time.Hour)
+	n := e.Key.Count()
+	rep, err = s.Sweep(e.Ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.Count(recovery.ActionRetired), "%s", rep)
+	require.Equal(t, n, e.Key.Count())
+	require.True(t, e.Record(res.Serial).Due.IsZero())
+	rep, err = s.Sweep(e.Ctx)
+	require.NoError(t, err)
+	require.Zero(t, rep.Due)
+}
+
+func TestSweepCTDownThenBack(t *testing.T) {
+	e := pipetest.New(t, pipetest.Options{})
+	e.SetModes(ctlogtest.Unavailable)
+	serial := stuck(t, e, issuance.AfterCommitPrecert)
+	p := e.Pipeline(func(c *issuance.Config) { c.Owner = "recovery"; c.DisableLint = true })
+	s := sweeper(t, e, p)
+	e.Clock.Advance(3 * time.Minute)
+	rep, err := s.Sweep(e.Ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.Count(recovery.ActionCTFailed), "%s", rep)
+	r := e.RequireStatus(serial, ocspstate.Good)
+	require.Equal(t, ocspstate.CTFailed, r.State, "CTFailed and good, never stalled")
+
+	e.SetModes(ctlogtest.Accept)
+	serial = stuck(t, e, issuance.AfterCommitPrecert)
+	e.Clock.Advance(3 * time.Minute)
+	rep, err = s.Sweep(e.Ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.Count(recovery.ActionIssued), "%s", rep)
+	require.Equal(t, ocspstate.Issued, e.Record(serial).State)
+	require.Empty(t, audit(t, e))
+}
+
+func TestSweepWithoutPipeline(t *testing.T) {
+	e := pipetest.New(t, pipetest.Options{})
+	reserved := stuck(t, e, issuance.AfterReserve)
+	precert := stuck(t, e, issuance.AfterCommitPrecert)
+	s := sweeper(t, e) // no resumer: a responder-only deployment
+	e.Clock.Advance(3 * time.Minute)
+	rep, err := s.Sweep(e.Ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.Count(recovery.ActionAbandoned))
+	require.Equal(t, 1, rep.Count(recovery.ActionSetAside))
+	require.Len(t, rep.Errors, 1)
+	require.Equal(t, 0, rep.Errors[0].Serial.Cmp(precert))
+	require.Contains(t, rep.Errors[0].Error(), "no pipeline")
+	require.Equal(t, ocspstate.Abandoned, e.Record(reserved).State)
+	r := e.RequireStatus(precert, ocspstate.Good)
+	require.Equal(t, ocspstate.Precert, r.State)
+	require.Equal(t, "sweeper", r.Lease.Owner, "set aside, so it does not hold up the index")
+	rep, err = s.Sweep(e.Ctx)
+	require.NoError(t, err)
+	require.Zero(t, rep.Due, "set aside until RetryAfter")
+}
+
+func TestSweepReplacesInvalidResponse(t *testing.T) {
+	e := pipetest.New(t, pipetest.Options{})
+	serial := stuck(t, e, issuance.AfterCommitPrecert)
+	// The disk damages the stored response of the stalled precertificate.
+	require.NoError(t, e.Store.Close())
+	corruptOnDisk(t, e.Path, e.IssuerID(), serial, func(rec []byte, r *ocspstate.Record) {
+		flipSignatureByte(t, rec, r.OCSP.ResponseDER)
+	})
+	e.Store = e.OpenStore()
+	t.Cleanup(func() { e.Store.Close() })
+	p := e.Pipeline(func(c *issuance.Config) { c.Owner = "recovery"; c.DisableLint = true })
+	s := sweeper(t, e, p)
+	require.NotEmpty(t, audit(t, e))
+
+	e.Clock.Advance(3 * time.Minute)
+	rep, err := s.Sweep(e.Ctx)
+	require.NoError(t, err)
+	require.Empty(t, rep.Errors)
+	require.Equal(t, 1, rep.Count(recovery.ActionIssued), "%s", rep)
+	require.Equal(t, 1, rep.Count(recovery.ActionRefreshed), "the damaged response is replaced: %s", rep)
+	e.RequireStatus(serial, ocspstate.Good)
+	require.Empty(t, audit(t, e))
+}
+
+func TestConcurrentSweepersAndPipelines(t *testing.T) {
+	e := pipetest.New(t, pipetest.Options{Logs: 3})
+	var serials []*big.Int
+	for _, point := range []issuance.FaultPoint{issuance.AfterReserve, issuance.AfterCommitPrecert, issuance.AfterCommitSCTs, issuance.AfterSignFinal} {
+		for i := 0; i < 5; i++ {
+			serials = append(serials, stuck(t, e, point))
+		}
+	}
+	e.Clock.Advance(3 * time.Minute)
+	var wg sync.WaitGroup
+	reports := make(chan *recovery.Report, 8)
+	for i := 0; i < 4; i++ {
+		p := e.Pipeline(func(c *issuance.Config) { c.Owner = "sweeper-" + string(rune('a'+i)); c.DisableLint = true })
+		s := sweeper(t, e, p)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			rep, err := s.Sweep(e.Ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			reports <- rep
+		}()
+		go func() { // live issuance alongside
+			defer wg.Done()
+			for j := 0; j < 5; j++ {
+				if _, err := p.Issue(e.Ctx, e.Request()); err != nil && !errors.Is(err, issuance.ErrCTFailed) {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(reports)
+	finished := 0
+	for rep := range reports {
+		require.Empty(t, rep.Errors)
+		finished += rep.Count(recovery.ActionIssued) + rep.Count(recovery.ActionAbandoned)
+	}
+	require.Equal(t, len(serials), finished, "each stalled record finished exactly once")
+	for _, s := range serials {
+		st := e.Record(s).State
+		require.True(t, st == ocspstate.Issued || st == ocspstate.Abandoned, "%x is %s", s, st)
+	}
+	counts, err := e.Store.Counts(e.Ctx)
+	require.NoError(t, err)
+	require.Equal(t, 5, counts[ocspstate.Abandoned])
+	require.Equal(t, 15+20, counts[ocspstate.Issued])
+	require.Empty(t, audit(t, e))
+}
+
+func TestRunStopsWithContext(t *testing.T) {
+	e := pipetest.New(t, pipetest.Options{})
+	s := sweeper(t, e)
+	ctx, cancel := context.WithCancel(e.Ctx)
+	done := make(chan error)
+	go func() { done <- s.Run(ctx, 10*time.Millisecond) }()
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	require.Error(t, s.Run(e.Ctx, 0))
+}
+
+func TestSweeperConfig(t *testing.T) {
+	e := pipetest.New(t, pipetest.Options{})
+	_, err := recovery.New(recovery.Config{Signers: []*ocspstate.ResponseSigner{e.Signer}})
+	require.ErrorContains(t, err, "Store")
+	_, err = recovery.New(recovery.Config{Store: e.Store})
+	require.ErrorContains(t, err, "Signers")
+	_, err = recovery.New(recovery.Config{Store: e.Store, Signers: []*ocspstate.ResponseSigner{e.Signer, e.Signer}})
+	require.ErrorContains(t, err, "two signers")
+}
+
+// hungCT blocks inside Submit until released, then submits for real.
+type hungCT struct {
+	entered chan struct{}
+	release chan struct{}
+	inner   issuance.Submitter
+}
+
+func (h *hungCT) Submit(ctx context.Context, chain [][]byte, notAfter time.Time) ([]ctsubmit.SCT, error) {
+	close(h.entered)
+	<-h.release
+	return h.inner.Submit(ctx, chain, notAfter)
+}
+
+func TestHungPipelineIsTakenOver(t *testing.T) {
+	e := pipetest.New(t, pipetest.Options{})
+	hung := &hungCT{entered: make(chan struct{}), release: make(chan struct{}), inner: e.CT}
+	a := e.Pipeline(func(c *issuance.Config) { c.Owner = "hung"; c.CT = hung; c.DisableLint = true })
+	errc := make(chan error, 1)
+	var serial *big.Int
+	go func() {
+		_, err := a.Issue(e.Ctx, e.Request())
+		errc <- err
+	}()
+	<-hung.entered // A is inside CT, alive, and (on this clock) not renewing
+
+	p := e.Pipeline(func(c *issuance.Config) { c.Owner = "recovery"; c.DisableLint = true })
+	s := sweeper(t, e, p)
+	rep, err := s.Sweep(e.Ctx)
+	require.NoError(t, err)
+	require.Zero(t, rep.Count(recovery.ActionIssued), "not before the lease expires")
+
+	e.Clock.Advance(3 * time.Minute)
+	rep, err = s.Sweep(e.Ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.Count(recovery.ActionIssued), "%s", rep)
+	counts, err := e.Store.Counts(e.Ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, counts[ocspstate.Issued])
+	require.NoError(t, e.Store.Scan(e.Ctx, func(r *ocspstate.Record) error { serial = r.Serial; return nil }))
+	taken := e.Record(serial)
+
+	close(hung.release) // A wakes with valid SCTs of its own
+	err = <-errc
+	require.ErrorIs(t, err, issuance.ErrLeaseLost)
+	after := e.Record(serial)
+	require.Equal(t, taken.Version, after.Version, "A wrote nothing")
+	require.Equal(t, taken.FinalDER, after.FinalDER)
+	require.Empty(t, audit(t, e))
+}
