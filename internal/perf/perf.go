@@ -1,0 +1,344 @@
+// Package perf holds the measurements behind the module's benchmarks and
+// `precert bench`: each runs a fixed amount of work and returns how long it
+// took, so that a Go benchmark (b.N operations) and the CLI (a calibrated
+// count) measure with the same code. Every goal is a ratio to a baseline
+// measured in the same run on the same machine; absolute figures on shared
+// machines mean little.
+package perf
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/certpipe/precert/ctsubmit"
+	"github.com/certpipe/precert/internal/ctlogtest"
+	"github.com/certpipe/precert/internal/testpki"
+	"github.com/certpipe/precert/issuance"
+	"github.com/certpipe/precert/ocspstate"
+	"github.com/certpipe/precert/recovery"
+)
+
+// Parallel runs fn(0..n-1) on workers goroutines and returns the elapsed
+// time and the first error.
+func Parallel(n, workers int, fn func(i int) error) (time.Duration, error) {
+	var next atomic.Int64
+	var first atomic.Pointer[error]
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < int64(n) && first.Load() == nil; i = next.Add(1) - 1 {
+				if err := fn(int(i)); err != nil {
+					first.CompareAndSwap(nil, &err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if p := first.Load(); p != nil {
+		return time.Since(start), *p
+	}
+	return time.Since(start), nil
+}
+
+// RawIssuanceSigning signs what n issuances need — a P-256 precertificate
+// (x509.CreateCertificate), its OCSP response (ocsp.CreateResponse) and
+// the final certificate (x509.CreateCertificate) — on all cores, with no
+// storage, no CT and no checks beyond what those functions do: the bound
+// an issuance pipeline is measured against.
+func RawIssuanceSigning(ca *testpki.CA, n int) (time.Duration, error) {
+	leafKey, err := testpki.NewKey(ca.KeyType)
+	if err != nil {
+		return 0, err
+	}
+	sctExt := pkix.Extension{Id: issuance.OIDSCTList, Value: make([]byte, 240)}
+	return Parallel(n, runtime.GOMAXPROCS(0), func(i int) error {
+		serial := big.NewInt(int64(i + 1))
+		tmpl := ca.LeafTemplate(90*24*time.Hour, "www.example.com")
+		tmpl.SerialNumber = serial
+		tmpl.ExtraExtensions = []pkix.Extension{{Id: issuance.OIDPoison, Critical: true, Value: []byte{5, 0}}}
+		if _, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Intermediate, leafKey.Public(), ca.IntermediateKey); err != nil {
+			return err
+		}
+		now := time.Now()
+		if _, err := ocsp.CreateResponse(ca.Intermediate, ca.Intermediate, ocsp.Response{Status: ocsp.Good, SerialNumber: serial, ThisUpdate: now, NextUpdate: now.Add(96 * time.Hour)}, ca.IntermediateKey); err != nil {
+			return err
+		}
+		tmpl.ExtraExtensions = []pkix.Extension{sctExt}
+		_, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Intermediate, leafKey.Public(), ca.IntermediateKey)
+		return err
+	})
+}
+
+// RawResponseSigning signs n OCSP responses with ocsp.CreateResponse on
+// all cores.
+func RawResponseSigning(ca *testpki.CA, n int) (time.Duration, error) {
+	return Parallel(n, runtime.GOMAXPROCS(0), func(i int) error {
+		now := time.Now()
+		_, err := ocsp.CreateResponse(ca.Intermediate, ca.Intermediate, ocsp.Response{Status: ocsp.Good, SerialNumber: big.NewInt(int64(i + 1)),
+			ThisUpdate: now, NextUpdate: now.Add(96 * time.Hour)}, ca.IntermediateKey)
+		return err
+	})
+}
+
+// IssueEnv is a pipeline on a bbolt store with two in-process CT logs
+// reached without sockets.
+type IssueEnv struct {
+	Store    *ocspstate.BoltStore
+	Pipeline *issuance.Pipeline
+	req      *issuance.Request
+	logs     []*ctlogtest.Log
+}
+
+// NewIssueEnv builds an IssueEnv in dir.
+func NewIssueEnv(ca *testpki.CA, dir string, lint bool) (*IssueEnv, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	store, err := ocspstate.Open(filepath.Join(dir, "issue.db"), ocspstate.Options{Issuers: []*x509.Certificate{ca.Intermediate}})
+	if err != nil {
+		return nil, err
+	}
+	e := &IssueEnv{Store: store}
+	signer, err := ocspstate.NewResponseSigner(ocspstate.SignerConfig{Issuer: ca.Intermediate, Key: ca.IntermediateKey})
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	var ctLogs []*ctsubmit.Log
+	for _, name := range []string{"perf-a", "perf-b"} {
+		l, err := ctlogtest.NewUnstarted(ctlogtest.Options{Name: name})
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		e.logs = append(e.logs, l)
+		ctLogs = append(ctLogs, l.Log())
+	}
+	sub, err := ctsubmit.New(ctsubmit.Config{Logs: ctLogs, HTTPClient: &http.Client{Transport: ctlogtest.Transport(e.logs...)}})
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.Pipeline, err = issuance.New(issuance.Config{Store: store, Issuer: ca.Intermediate, IssuerKey: ca.IntermediateKey,
+		Responses: signer, CT: sub, DisableLint: !lint})
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	key, err := testpki.NewKey(ca.KeyType)
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	tmpl := ca.LeafTemplate(90*24*time.Hour, "www.example.com")
+	e.req = &issuance.Request{
+		PublicKey: key.Public(), Subject: tmpl.Subject, DNSNames: tmpl.DNSNames,
+		NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, KeyUsage: tmpl.KeyUsage,
+		ExtKeyUsage: tmpl.ExtKeyUsage, Policies: tmpl.Policies, OCSPServer: tmpl.OCSPServer,
+		IssuingCertificateURL: tmpl.IssuingCertificateURL, CRLDistributionPoints: tmpl.CRLDistributionPoints,
+	}
+	return e, nil
+}
+
+// Issue runs n issuances on workers goroutines.
+func (e *IssueEnv) Issue(ctx context.Context, n, workers int) (time.Duration, error) {
+	return Parallel(n, workers, func(int) error {
+		_, err := e.Pipeline.Issue(ctx, e.req)
+		return err
+	})
+}
+
+// Close releases the store and the logs.
+func (e *IssueEnv) Close() {
+	for _, l := range e.logs {
+		l.Close()
+	}
+	e.Store.Close()
+}
+
+// StoreUpdates opens a store in dir with the given MaxBatch, reserves one
+// record per writer, and has each writer renew its record's lease n/writers
+// times. It returns the elapsed time and the commits made.
+func StoreUpdates(ca *testpki.CA, dir string, writers, maxBatch, n int) (time.Duration, uint64, error) {
+	s, err := ocspstate.Open(filepath.Join(dir, fmt.Sprintf("updates-%d-%d.db", writers, maxBatch)),
+		ocspstate.Options{Issuers: []*x509.Certificate{ca.Intermediate}, MaxBatch: maxBatch})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer s.Close()
+	ctx := context.Background()
+	recs := make([]*ocspstate.Record, writers)
+	now := time.Now()
+	for i := range recs {
+		recs[i] = &ocspstate.Record{
+			Issuer: ocspstate.IssuerIDOf(ca.Intermediate), Serial: big.NewInt(int64(i + 1)), State: ocspstate.Reserved,
+			IntentDER: make([]byte, 900), NotBefore: now.Add(-time.Hour), NotAfter: now.Add(90 * 24 * time.Hour),
+			Lease: ocspstate.Lease{Owner: "perf", Expires: now.Add(time.Hour)},
+		}
+		if err := s.Reserve(ctx, recs[i]); err != nil {
+			return 0, 0, err
+		}
+	}
+	before := s.Stats()
+	var wg sync.WaitGroup
+	var first atomic.Pointer[error]
+	start := time.Now()
+	for w := 0; w < writers; w++ {
+		count := n / writers
+		if w < n%writers {
+			count++
+		}
+		wg.Add(1)
+		go func(r *ocspstate.Record, count int) {
+			defer wg.Done()
+			for i := 0; i < count; i++ {
+				_, err := s.Update(ctx, r.Issuer, r.Serial, func(r *ocspstate.Record) error {
+					r.Lease.Expires = r.Lease.Expires.Add(time.Millisecond)
+					return nil
+				})
+				if err != nil {
+					first.CompareAndSwap(nil, &err)
+					return
+				}
+			}
+		}(recs[w], count)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if p := first.Load(); p != nil {
+		return elapsed, 0, *p
+	}
+	after := s.Stats()
+	if got := after.Writes - before.Writes; got != uint64(n) {
+		return elapsed, 0, fmt.Errorf("perf: %d updates written, want %d", got, n)
+	}
+	return elapsed, after.Commits - before.Commits, nil
+}
+
+// SweepEnv is a store of CTFailed precertificates with real responses, for
+// measuring sweeps.
+type SweepEnv struct {
+	Store   *ocspstate.BoltStore
+	signer  *ocspstate.ResponseSigner
+	ca      *testpki.CA
+	sweeper *recovery.Sweeper
+	total   int
+	next    int
+}
+
+// NewSweepEnv opens (or builds, if it holds fewer) a store of total
+// records at path.
+func NewSweepEnv(ca *testpki.CA, path string, total int) (*SweepEnv, error) {
+	store, err := ocspstate.Open(path, ocspstate.Options{Issuers: []*x509.Certificate{ca.Intermediate}})
+	if err != nil {
+		return nil, err
+	}
+	e := &SweepEnv{Store: store, ca: ca, total: total}
+	if e.signer, err = ocspstate.NewResponseSigner(ocspstate.SignerConfig{Issuer: ca.Intermediate, Key: ca.IntermediateKey}); err != nil {
+		store.Close()
+		return nil, err
+	}
+	counts, err := store.Counts(context.Background())
+	if err == nil && counts[ocspstate.CTFailed] < total {
+		err = e.fill(counts[ocspstate.CTFailed])
+	}
+	if err == nil {
+		e.sweeper, err = recovery.New(recovery.Config{Store: store, Signers: []*ocspstate.ResponseSigner{e.signer}})
+	}
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *SweepEnv) fill(from int) error {
+	ctx := context.Background()
+	intent, precert := make([]byte, 600), make([]byte, 700)
+	now := time.Now()
+	_, err := Parallel(e.total-from, 64*runtime.GOMAXPROCS(0), func(j int) error {
+		serial := big.NewInt(int64(from + j + 1))
+		r := &ocspstate.Record{
+			Issuer: e.signer.IssuerID(), Serial: serial, State: ocspstate.Reserved, IntentDER: intent,
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(90 * 24 * time.Hour),
+			Lease: ocspstate.Lease{Owner: "perf", Expires: now.Add(time.Hour)},
+		}
+		if err := e.Store.Reserve(ctx, r); err != nil {
+			return err
+		}
+		resp, err := e.signer.SignRecord(r)
+		if err != nil {
+			return err
+		}
+		if _, err := e.Store.Update(ctx, r.Issuer, serial, func(r *ocspstate.Record) error {
+			r.State, r.PrecertDER = ocspstate.Precert, precert
+			r.OCSP.Enabled, r.OCSP.Status = true, ocspstate.Good
+			r.SetResponse(resp)
+			return nil
+		}); err != nil {
+			return err
+		}
+		_, err = e.Store.Update(ctx, r.Issuer, serial, func(r *ocspstate.Record) error {
+			r.State, r.Lease = ocspstate.CTFailed, ocspstate.Lease{}
+			return nil
+		})
+		return err
+	})
+	return err
+}
+
+// MakeDue re-signs n records as of 70 hours ago, so that they are due for
+// re-signing now (and still valid); successive calls take successive
+// records.
+func (e *SweepEnv) MakeDue(n int) error {
+	old, err := ocspstate.NewResponseSigner(ocspstate.SignerConfig{Issuer: e.ca.Intermediate, Key: e.ca.IntermediateKey,
+		Now: func() time.Time { return time.Now().Add(-70 * time.Hour) }})
+	if err != nil {
+		return err
+	}
+	start := e.next
+	e.next = (e.next + n) % (e.total - n + 1)
+	_, err = Parallel(n, 64*runtime.GOMAXPROCS(0), func(j int) error {
+		_, err := e.Store.Update(context.Background(), e.signer.IssuerID(), big.NewInt(int64(start+j+1)), func(r *ocspstate.Record) error {
+			resp, err := old.SignRecord(r)
+			if err != nil {
+				return err
+			}
+			r.SetResponse(resp)
+			return nil
+		})
+		return err
+	})
+	return err
+}
+
+// Sweep runs one sweep and checks it refreshed exactly want records.
+func (e *SweepEnv) Sweep(ctx context.Context, want int) (*recovery.Report, error) {
+	rep, err := e.sweeper.Sweep(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if rep.Due != want || rep.Count(recovery.ActionRefreshed) != want || len(rep.Errors) > 0 {
+		return rep, fmt.Errorf("perf: sweep %s with %d errors, want %d refreshed", rep, len(rep.Errors), want)
+	}
+	return rep, nil
+}
+
+// Close closes the store.
+func (e *SweepEnv) Close() { e.Store.Close() }
