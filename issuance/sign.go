@@ -25,12 +25,12 @@ type issuer struct {
 	cert    *x509.Certificate
 	key     crypto.Signer
 	sigAlg  x509.SignatureAlgorithm
-	lintKey crypto.Signer      // throwaway key of the same type and size
-	lintCA  *x509.Certificate  // cert with the issuer's names and the lint key
-	linter  Linter             // nil when linting is off
-	chain   [][]byte           // issuer chain following the leaf in CT submissions
-	counter func(kind string)  // counts real-key signatures (tests, metrics)
-	signed  atomic.Uint64      // real-key signatures made
+	lintKey crypto.Signer     // throwaway key of the same type and size
+	lintCA  *x509.Certificate // cert with the issuer's names and the lint key
+	linter  Linter            // nil when linting is off
+	chain   [][]byte          // issuer chain following the leaf in CT submissions
+	counter func(kind string) // counts real-key signatures (tests, metrics)
+	signed  atomic.Uint64     // real-key signatures made
 }
 
 func newIssuer(cert *x509.Certificate, key crypto.Signer, linter Linter, chain [][]byte) (*issuer, error) {

@@ -156,15 +156,15 @@ type Action string
 
 // The actions a Report counts.
 const (
-	ActionAbandoned Action = "abandoned"  // expired reservation → Abandoned
-	ActionIssued    Action = "issued"     // resumed in flight → Issued
-	ActionCTFailed  Action = "ct-failed"  // resumed in flight → CTFailed
-	ActionRefreshed Action = "refreshed"  // response re-signed
-	ActionRetired   Action = "retired"    // service ended; left the due index
-	ActionSkipped   Action = "skipped"    // nothing to do by the time it was handled
-	ActionSetAside  Action = "set-aside"  // could not be handled; retried after RetryAfter
-	ActionBusy      Action = "leased"     // another worker holds its lease
-	ActionFailed    Action = "failed"     // an error; see Report.Errors
+	ActionAbandoned Action = "abandoned" // expired reservation → Abandoned
+	ActionIssued    Action = "issued"    // resumed in flight → Issued
+	ActionCTFailed  Action = "ct-failed" // resumed in flight → CTFailed
+	ActionRefreshed Action = "refreshed" // response re-signed
+	ActionRetired   Action = "retired"   // service ended; left the due index
+	ActionSkipped   Action = "skipped"   // nothing to do by the time it was handled
+	ActionSetAside  Action = "set-aside" // could not be handled; retried after RetryAfter
+	ActionBusy      Action = "leased"    // another worker holds its lease
+	ActionFailed    Action = "failed"    // an error; see Report.Errors
 )
 
 // RecordError is a failure to handle one record. One never stops a sweep.

@@ -552,7 +552,10 @@ func testIllegalTransitions(t *testing.T, e *env) {
 		})
 		good := e.goodResponse(r)
 		for name, mut := range map[string]func(*ocspstate.Record){
-			"back to good":    func(r *ocspstate.Record) { r.OCSP.Status, r.OCSP.RevokedAt, r.OCSP.Reason = ocspstate.Good, time.Time{}, 0; r.SetResponse(good) },
+			"back to good": func(r *ocspstate.Record) {
+				r.OCSP.Status, r.OCSP.RevokedAt, r.OCSP.Reason = ocspstate.Good, time.Time{}, 0
+				r.SetResponse(good)
+			},
 			"change reason":   func(r *ocspstate.Record) { r.OCSP.Reason = 1 },
 			"change time":     func(r *ocspstate.Record) { r.OCSP.RevokedAt = r.OCSP.RevokedAt.Add(-time.Hour) },
 			"good response":   func(r *ocspstate.Record) { r.SetResponse(good) },
