@@ -44,7 +44,7 @@
 //     OCSPResponses: a stored response that fails validation is never
 //     served; unknown serials get the constant 5-byte "unauthorized",
 //     compiled in; bad requests get "malformedRequest".
-//   - I6, fresh per the Baseline Requirements §4.9.10: validity between 8
+//   - I6, fresh per the Baseline Requirements §4.9.9: validity between 8
 //     hours and 10 days; re-signed at least 8 hours before nextUpdate and at
 //     most 4 days after thisUpdate (before half the interval for intervals
 //     under 16 hours).

@@ -42,7 +42,7 @@
 // # Due times
 //
 // Every record carries the time something must next happen to it: its lease
-// expires (in flight), or its response must be re-signed under BR §4.9.10
+// expires (in flight), or its response must be re-signed under BR §4.9.9
 // (see [RefreshDeadline] and [DuePolicy]). Stores index it, so one loop —
 // "take what is due, do it" ([Store.Due]) — covers startup recovery, stalled
 // issuance, missing responses and routine refresh, at a cost that grows with
@@ -62,7 +62,7 @@
 //
 // Only good and revoked are signed; x/crypto/ocsp would otherwise write a
 // response with no certStatus, which its own parser reads as revoked.
-// Validity intervals count inclusively, per BR §4.9.10, and must lie within
+// Validity intervals count inclusively, per BR §4.9.9, and must lie within
 // 8 hours and 10 days. Every response a [ResponseSigner] returns has been
 // parsed and checked before it leaves the signer, and the signer proves its
 // key against its certificate when it is created.

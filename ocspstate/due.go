@@ -19,7 +19,7 @@ type DuePolicy struct {
 	RefreshLead time.Duration
 }
 
-// RefreshDeadline is the latest moment BR §4.9.10 allows a response with
+// RefreshDeadline is the latest moment BR §4.9.9 allows a response with
 // this interval to be replaced. The interval counts inclusively (one second
 // more than nextUpdate − thisUpdate). With an interval of 16 hours or more,
 // the response must be re-signed at least 8 hours before nextUpdate and at

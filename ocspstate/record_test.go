@@ -81,7 +81,7 @@ func TestRefreshDeadline(t *testing.T) {
 	next := func(validity time.Duration) time.Time { return t0.Add(validity - time.Second) }
 	for _, tc := range []struct {
 		name     string
-		validity time.Duration // inclusive, as BR §4.9.10 counts it
+		validity time.Duration // inclusive, as BR §4.9.9 counts it
 		want     time.Time
 	}{
 		{"8h: half the interval", 8 * time.Hour, t0.Add(4 * time.Hour)},

@@ -33,7 +33,7 @@ type SignerConfig struct {
 	// Key signs responses: Responder's key if Responder is set, Issuer's
 	// otherwise. Any crypto.Signer fits, so an HSM does. Required.
 	Key crypto.Signer
-	// Validity is the response's validity interval as BR §4.9.10 counts
+	// Validity is the response's validity interval as BR §4.9.9 counts
 	// it: nextUpdate minus thisUpdate, inclusive, so nextUpdate is
 	// thisUpdate + Validity - 1s. Zero means 96 hours. Values outside 8
 	// hours to 10 days are refused.
@@ -86,7 +86,7 @@ func NewResponseSigner(cfg SignerConfig) (*ResponseSigner, error) {
 		cfg.Validity = DefaultResponseValidity
 	}
 	if cfg.Validity < MinResponseValidity || cfg.Validity > MaxResponseValidity {
-		return nil, fmt.Errorf("ocspstate: response validity %s is outside BR §4.9.10's %s to %s", cfg.Validity, MinResponseValidity, MaxResponseValidity)
+		return nil, fmt.Errorf("ocspstate: response validity %s is outside BR §4.9.9's %s to %s", cfg.Validity, MinResponseValidity, MaxResponseValidity)
 	}
 	switch {
 	case cfg.Backdate == 0:

@@ -38,7 +38,7 @@ const (
 	ProblemSigner                           // the signer is neither the issuer nor a valid delegated responder
 	ProblemSignature                        // the signature does not verify
 	ProblemNoNextUpdate                     // nextUpdate is absent
-	ProblemInterval                         // validity interval outside BR §4.9.10's 8 hours to 10 days
+	ProblemInterval                         // validity interval outside BR §4.9.9's 8 hours to 10 days
 	ProblemFuture                           // thisUpdate is in the future
 	ProblemExpired                          // nextUpdate has passed
 	ProblemUnknownIssuer                    // no certificate for the issuer the record names
@@ -140,7 +140,7 @@ func ExpectRecord(r *Record, now time.Time, skew time.Duration) Expect {
 // exactly one certificate, issued by issuer, with a certStatus of good or
 // revoked; that its CertID names issuer; that it is signed either by issuer
 // or by a delegated responder certificate (id-kp-OCSPSigning, signed by
-// issuer) embedded in it; that its validity interval is within BR §4.9.10's
+// issuer) embedded in it; that its validity interval is within BR §4.9.9's
 // bounds; and that it says what want expects. It verifies the signature
 // every time: use a [Validator] for many responses.
 func Validate(der []byte, issuer *x509.Certificate, want Expect) (*ResponseInfo, error) {
@@ -269,7 +269,7 @@ func withSerial(err error, serial *big.Int) error {
 	return err
 }
 
-// Validity bounds of BR §4.9.10, where the interval is nextUpdate minus
+// Validity bounds of BR §4.9.9, where the interval is nextUpdate minus
 // thisUpdate, inclusive: one second more than the plain difference.
 const (
 	MinResponseValidity = 8 * time.Hour
@@ -335,10 +335,10 @@ func parseAndVerify(der []byte, issuer *x509.Certificate, id IssuerID, verifySig
 	}
 
 	if info.NextUpdate.IsZero() {
-		return nil, &ValidationError{Problem: ProblemNoNextUpdate, Serial: info.Serial, Detail: "nextUpdate is absent; BR §4.9.10 requires it"}
+		return nil, &ValidationError{Problem: ProblemNoNextUpdate, Serial: info.Serial, Detail: "nextUpdate is absent; BR §4.9.9 requires it"}
 	}
 	if d := info.NextUpdate.Sub(info.ThisUpdate) + time.Second; d < MinResponseValidity || d > MaxResponseValidity {
-		return nil, &ValidationError{Problem: ProblemInterval, Serial: info.Serial, Detail: fmt.Sprintf("validity interval %s (inclusive) is outside BR §4.9.10's %s..%s", d, MinResponseValidity, MaxResponseValidity)}
+		return nil, &ValidationError{Problem: ProblemInterval, Serial: info.Serial, Detail: fmt.Sprintf("validity interval %s (inclusive) is outside BR §4.9.9's %s..%s", d, MinResponseValidity, MaxResponseValidity)}
 	}
 
 	signer := issuer
