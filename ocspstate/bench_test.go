@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ocsp"
+
 	"github.com/certpipe/precert/internal/perf"
 	"github.com/certpipe/precert/internal/testpki"
 	"github.com/certpipe/precert/ocspstate"
@@ -80,5 +82,35 @@ func BenchmarkValidate(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+}
+
+// BenchmarkSign compares ResponseSigner.Sign, which checks every response
+// it produces, with bare ocsp.CreateResponse, in parallel on all cores.
+func BenchmarkSign(b *testing.B) {
+	ca := testpki.Shared(b, testpki.ECDSAP256)
+	b.Run("ocsp.CreateResponse", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for i := int64(1); pb.Next(); i++ {
+				now := time.Now()
+				if _, err := ocsp.CreateResponse(ca.Intermediate, ca.Intermediate, ocsp.Response{Status: ocsp.Good, SerialNumber: big.NewInt(i),
+					ThisUpdate: now, NextUpdate: now.Add(96 * time.Hour)}, ca.IntermediateKey); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+	s, err := ocspstate.NewResponseSigner(ocspstate.SignerConfig{Issuer: ca.Intermediate, Key: ca.IntermediateKey})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("ResponseSigner.Sign", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for i := int64(1); pb.Next(); i++ {
+				if _, err := s.Sign(big.NewInt(i), ocspstate.Good, time.Time{}, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	})
 }

@@ -10,13 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
-	"golang.org/x/crypto/ocsp"
 )
 
 // ErrInvalidResponse is wrapped by every [*ValidationError].
@@ -280,28 +278,17 @@ const (
 // issuer; verifySig false skips only the signature check (for responses a
 // ResponseSigner just produced with a key it proved at construction).
 func parseAndVerify(der []byte, issuer *x509.Certificate, id IssuerID, verifySig bool) (*ResponseInfo, error) {
-	raw, err := walkResponse(der)
+	raw, err := parseResponse(der)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := ocsp.ParseResponse(der, nil)
-	if err != nil {
-		// With an embedded responder certificate, x/crypto checks the
-		// response's signature against it while parsing.
-		p := ProblemMalformed
-		if strings.Contains(err.Error(), "signature") {
-			p = ProblemSignature
-		}
-		return nil, &ValidationError{Problem: p, Detail: err.Error()}
-	}
 	info := &ResponseInfo{
-		Serial:     resp.SerialNumber,
-		RevokedAt:  resp.RevokedAt,
-		Reason:     resp.RevocationReason,
-		ProducedAt: resp.ProducedAt,
-		ThisUpdate: resp.ThisUpdate,
-		NextUpdate: resp.NextUpdate,
-		CertIDHash: resp.IssuerHash,
+		Serial:     raw.serial,
+		RevokedAt:  raw.revokedAt,
+		Reason:     raw.reason,
+		ProducedAt: raw.producedAt,
+		ThisUpdate: raw.thisUpdate,
+		NextUpdate: raw.nextUpdate,
 		issuer:     id,
 	}
 	switch raw.statusTag {
@@ -312,21 +299,20 @@ func parseAndVerify(der []byte, issuer *x509.Certificate, id IssuerID, verifySig
 	default:
 		return nil, &ValidationError{Problem: ProblemStatus, Serial: info.Serial, Detail: "status is unknown; only good and revoked are ever valid for a stored serial"}
 	}
-	if info.Serial == nil || info.Serial.Sign() <= 0 {
+	if info.Serial.Sign() <= 0 {
 		return nil, &ValidationError{Problem: ProblemSerial, Detail: "serial is not positive"}
 	}
 
 	// CertID must name the issuer under its own hash algorithm.
-	var h crypto.Hash
 	switch {
 	case raw.hashOID.Equal(oidSHA1):
-		h = crypto.SHA1
+		info.CertIDHash = crypto.SHA1
 	case raw.hashOID.Equal(oidSHA256):
-		h = crypto.SHA256
+		info.CertIDHash = crypto.SHA256
 	default:
 		return nil, &ValidationError{Problem: ProblemCertID, Serial: info.Serial, Detail: fmt.Sprintf("CertID hash algorithm %v is neither SHA-1 nor SHA-256", raw.hashOID)}
 	}
-	nameHash, keyHash, err := IssuerHashes(issuer, h)
+	nameHash, keyHash, err := IssuerHashes(issuer, info.CertIDHash)
 	if err != nil {
 		return nil, err
 	}
@@ -342,8 +328,11 @@ func parseAndVerify(der []byte, issuer *x509.Certificate, id IssuerID, verifySig
 	}
 
 	signer := issuer
-	if resp.Certificate != nil {
-		rc := resp.Certificate
+	if raw.cert != nil {
+		rc, err := x509.ParseCertificate(raw.cert)
+		if err != nil {
+			return nil, &ValidationError{Problem: ProblemSigner, Serial: info.Serial, Detail: fmt.Sprintf("embedded responder certificate does not parse: %v", err)}
+		}
 		if !hasOCSPSigning(rc) {
 			return nil, &ValidationError{Problem: ProblemSigner, Serial: info.Serial, Detail: fmt.Sprintf("delegated responder %q lacks id-kp-OCSPSigning (RFC 6960 §4.2.2.2)", rc.Subject.String())}
 		}
@@ -358,11 +347,51 @@ func parseAndVerify(der []byte, issuer *x509.Certificate, id IssuerID, verifySig
 		return nil, &ValidationError{Problem: ProblemSigner, Serial: info.Serial, Detail: fmt.Sprintf("responderID does not name the signer %q", signer.Subject.String())}
 	}
 	if verifySig {
-		if err := resp.CheckSignatureFrom(signer); err != nil {
+		alg, ok := signatureAlgorithms[string(raw.sigAlg)]
+		if !ok {
+			return nil, &ValidationError{Problem: ProblemSignature, Serial: info.Serial, Detail: fmt.Sprintf("unsupported signature algorithm %x", raw.sigAlg)}
+		}
+		if err := signer.CheckSignature(alg, raw.tbs, raw.signature); err != nil {
 			return nil, &ValidationError{Problem: ProblemSignature, Serial: info.Serial, Detail: fmt.Sprintf("signature does not verify with %q: %v", signer.Subject.String(), err)}
 		}
 	}
 	return info, nil
+}
+
+// signatureAlgorithms maps the DER AlgorithmIdentifiers this package
+// accepts (without parameters, or with an explicit NULL for RSA) to Go's
+// names.
+var signatureAlgorithms = map[string]x509.SignatureAlgorithm{}
+
+func init() {
+	add := func(alg x509.SignatureAlgorithm, oid asn1.ObjectIdentifier, withNull bool) {
+		var b cryptobyte.Builder
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			b.AddASN1ObjectIdentifier(oid)
+			if withNull {
+				b.AddASN1NULL()
+			}
+		})
+		signatureAlgorithms[string(b.BytesOrPanic())] = alg
+	}
+	for _, a := range []struct {
+		alg  x509.SignatureAlgorithm
+		oid  asn1.ObjectIdentifier
+		null bool
+	}{
+		{x509.ECDSAWithSHA256, asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}, false},
+		{x509.ECDSAWithSHA384, asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 3}, false},
+		{x509.ECDSAWithSHA512, asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 4}, false},
+		{x509.SHA256WithRSA, asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 11}, true},
+		{x509.SHA384WithRSA, asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 12}, true},
+		{x509.SHA512WithRSA, asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 13}, true},
+		{x509.PureEd25519, asn1.ObjectIdentifier{1, 3, 101, 112}, false},
+	} {
+		add(a.alg, a.oid, a.null)
+		if a.null { // some encoders omit the NULL
+			add(a.alg, a.oid, false)
+		}
+	}
 }
 
 func hasOCSPSigning(c *x509.Certificate) bool {
@@ -418,18 +447,29 @@ var (
 )
 
 type rawResponse struct {
-	hashOID            asn1.ObjectIdentifier
-	nameHash, keyHash  []byte
-	statusTag          cbasn1.Tag
-	responderTag       int
-	responderID        []byte
-	singleResponseSeen int
+	tbs, sigAlg, signature []byte
+	cert                   []byte // the first embedded certificate, if any
+	responderTag           int    // 1 byName, 2 byKey
+	responderID            []byte
+	producedAt             time.Time
+
+	hashOID           asn1.ObjectIdentifier
+	nameHash, keyHash []byte
+	serial            *big.Int
+	statusTag         cbasn1.Tag
+	revokedAt         time.Time
+	reason            int
+	thisUpdate        time.Time
+	nextUpdate        time.Time
 }
 
-// walkResponse reads the response down to its single SingleResponse, by
-// hand: x/crypto/ocsp reads a SingleResponse without certStatus as
-// revoked, and does not expose the CertID's issuer hashes.
-func walkResponse(der []byte) (*rawResponse, error) {
+// parseResponse reads a DER OCSPResponse (RFC 6960 §4.2.1) holding a basic
+// response with exactly one SingleResponse. It is written here rather than
+// taken from x/crypto/ocsp, which reads a SingleResponse without a
+// certStatus as revoked and does not expose the CertID's issuer hashes; the
+// auditor in package recovery parses with x/crypto, so two independent
+// parsers check every stored response.
+func parseResponse(der []byte) (*rawResponse, error) {
 	malformed := func(what string) error {
 		return &ValidationError{Problem: ProblemMalformed, Detail: what}
 	}
@@ -451,21 +491,47 @@ func walkResponse(der []byte) (*rawResponse, error) {
 	var rbExplicit, rb, octets cryptobyte.String
 	var typ asn1.ObjectIdentifier
 	if !resp.ReadASN1(&rbExplicit, cbasn1.Tag(0).ContextSpecific().Constructed()) || !resp.Empty() ||
-		!rbExplicit.ReadASN1(&rb, cbasn1.SEQUENCE) || !rb.ReadASN1ObjectIdentifier(&typ) ||
-		!rb.ReadASN1(&octets, cbasn1.OCTET_STRING) {
+		!rbExplicit.ReadASN1(&rb, cbasn1.SEQUENCE) || !rbExplicit.Empty() || !rb.ReadASN1ObjectIdentifier(&typ) ||
+		!rb.ReadASN1(&octets, cbasn1.OCTET_STRING) || !rb.Empty() {
 		return nil, malformed("no responseBytes")
 	}
 	if !typ.Equal(oidOCSPBasic) {
 		return nil, &ValidationError{Problem: ProblemShape, Detail: fmt.Sprintf("response type %v is not id-pkix-ocsp-basic", typ)}
 	}
-	var basic, tbs, responses cryptobyte.String
-	if !octets.ReadASN1(&basic, cbasn1.SEQUENCE) || !basic.ReadASN1(&tbs, cbasn1.SEQUENCE) {
-		return nil, malformed("no tbsResponseData")
-	}
-	if !tbs.SkipOptionalASN1(cbasn1.Tag(0).ContextSpecific().Constructed()) {
-		return nil, malformed("bad version")
-	}
 	out := &rawResponse{}
+	var basic, tbsEl, tbs, responses, sigAlg cryptobyte.String
+	var sig asn1.BitString
+	if !octets.ReadASN1(&basic, cbasn1.SEQUENCE) || !octets.Empty() ||
+		!basic.ReadASN1Element(&tbsEl, cbasn1.SEQUENCE) || !basic.ReadASN1Element(&sigAlg, cbasn1.SEQUENCE) ||
+		!basic.ReadASN1BitString(&sig) || sig.BitLength%8 != 0 {
+		return nil, malformed("bad BasicOCSPResponse")
+	}
+	out.tbs, out.sigAlg, out.signature = tbsEl, sigAlg, sig.Bytes
+	if basic.PeekASN1Tag(cbasn1.Tag(0).ContextSpecific().Constructed()) {
+		var certsExplicit, certs, cert cryptobyte.String
+		if !basic.ReadASN1(&certsExplicit, cbasn1.Tag(0).ContextSpecific().Constructed()) ||
+			!certsExplicit.ReadASN1(&certs, cbasn1.SEQUENCE) || !certsExplicit.Empty() {
+			return nil, malformed("bad certs")
+		}
+		if !certs.Empty() {
+			if !certs.ReadASN1Element(&cert, cbasn1.SEQUENCE) {
+				return nil, malformed("bad embedded certificate")
+			}
+			out.cert = cert
+		}
+	}
+	if !basic.Empty() {
+		return nil, malformed("trailing data in BasicOCSPResponse")
+	}
+
+	tbsEl.ReadASN1(&tbs, cbasn1.SEQUENCE)
+	if tbs.PeekASN1Tag(cbasn1.Tag(0).ContextSpecific().Constructed()) {
+		var v cryptobyte.String
+		var version int64
+		if !tbs.ReadASN1(&v, cbasn1.Tag(0).ContextSpecific().Constructed()) || !v.ReadASN1Int64WithTag(&version, cbasn1.INTEGER) || version != 0 {
+			return nil, malformed("bad version (only v1 exists)")
+		}
+	}
 	var rid cryptobyte.String
 	var ridTag cbasn1.Tag
 	if !tbs.ReadAnyASN1(&rid, &ridTag) {
@@ -475,41 +541,44 @@ func walkResponse(der []byte) (*rawResponse, error) {
 	case tagResponderID + 1:
 		out.responderTag = 1
 		var name cryptobyte.String
-		if !rid.ReadASN1Element(&name, cbasn1.SEQUENCE) {
+		if !rid.ReadASN1Element(&name, cbasn1.SEQUENCE) || !rid.Empty() {
 			return nil, malformed("bad responderID byName")
 		}
 		out.responderID = name
 	case tagResponderID + 2:
 		out.responderTag = 2
 		var kh cryptobyte.String
-		if !rid.ReadASN1(&kh, cbasn1.OCTET_STRING) {
+		if !rid.ReadASN1(&kh, cbasn1.OCTET_STRING) || !rid.Empty() {
 			return nil, malformed("bad responderID byKey")
 		}
 		out.responderID = kh
 	default:
 		return nil, malformed("responderID is neither byName nor byKey")
 	}
-	if !tbs.SkipASN1(cbasn1.GeneralizedTime) || !tbs.ReadASN1(&responses, cbasn1.SEQUENCE) {
-		return nil, malformed("no producedAt or responses")
+	if !tbs.ReadASN1GeneralizedTime(&out.producedAt) || !tbs.ReadASN1(&responses, cbasn1.SEQUENCE) ||
+		!tbs.SkipOptionalASN1(cbasn1.Tag(1).ContextSpecific().Constructed()) || !tbs.Empty() {
+		return nil, malformed("bad producedAt, responses or responseExtensions")
 	}
 	var first cryptobyte.String
+	n := 0
 	for !responses.Empty() {
 		var single cryptobyte.String
 		if !responses.ReadASN1(&single, cbasn1.SEQUENCE) {
 			return nil, malformed("bad SingleResponse")
 		}
-		if out.singleResponseSeen == 0 {
+		if n == 0 {
 			first = single
 		}
-		out.singleResponseSeen++
+		n++
 	}
-	if out.singleResponseSeen != 1 {
-		return nil, &ValidationError{Problem: ProblemShape, Detail: fmt.Sprintf("%d SingleResponses, want exactly 1", out.singleResponseSeen)}
+	if n != 1 {
+		return nil, &ValidationError{Problem: ProblemShape, Detail: fmt.Sprintf("%d SingleResponses, want exactly 1", n)}
 	}
 	var certID, alg, nameHash, keyHash cryptobyte.String
+	out.serial = new(big.Int)
 	if !first.ReadASN1(&certID, cbasn1.SEQUENCE) || !certID.ReadASN1(&alg, cbasn1.SEQUENCE) ||
 		!alg.ReadASN1ObjectIdentifier(&out.hashOID) || !certID.ReadASN1(&nameHash, cbasn1.OCTET_STRING) ||
-		!certID.ReadASN1(&keyHash, cbasn1.OCTET_STRING) {
+		!certID.ReadASN1(&keyHash, cbasn1.OCTET_STRING) || !certID.ReadASN1Integer(out.serial) || !certID.Empty() {
 		return nil, malformed("bad CertID")
 	}
 	out.nameHash, out.keyHash = nameHash, keyHash
@@ -518,9 +587,55 @@ func walkResponse(der []byte) (*rawResponse, error) {
 		return nil, &ValidationError{Problem: ProblemNoCertStatus, Detail: "SingleResponse ends after CertID"}
 	}
 	switch out.statusTag {
-	case tagGood, tagRevoked, tagUnknown:
+	case tagGood, tagUnknown:
+		if !statusBody.Empty() {
+			return nil, malformed("certStatus good/unknown is not NULL")
+		}
+	case tagRevoked:
+		if !statusBody.ReadASN1GeneralizedTime(&out.revokedAt) {
+			return nil, malformed("bad revocationTime")
+		}
+		if statusBody.PeekASN1Tag(cbasn1.Tag(0).ContextSpecific().Constructed()) {
+			var r cryptobyte.String
+			if !statusBody.ReadASN1(&r, cbasn1.Tag(0).ContextSpecific().Constructed()) || !r.ReadASN1Enum(&out.reason) || !r.Empty() {
+				return nil, malformed("bad revocationReason")
+			}
+		}
+		if !statusBody.Empty() {
+			return nil, malformed("trailing data in revokedInfo")
+		}
 	default:
 		return nil, &ValidationError{Problem: ProblemNoCertStatus, Detail: fmt.Sprintf("SingleResponse has no certStatus (found tag %#x after CertID)", uint8(out.statusTag))}
+	}
+	if !first.ReadASN1GeneralizedTime(&out.thisUpdate) {
+		return nil, malformed("bad thisUpdate")
+	}
+	if first.PeekASN1Tag(cbasn1.Tag(0).ContextSpecific().Constructed()) {
+		var nu cryptobyte.String
+		if !first.ReadASN1(&nu, cbasn1.Tag(0).ContextSpecific().Constructed()) || !nu.ReadASN1GeneralizedTime(&out.nextUpdate) || !nu.Empty() {
+			return nil, malformed("bad nextUpdate")
+		}
+	}
+	if first.PeekASN1Tag(cbasn1.Tag(1).ContextSpecific().Constructed()) {
+		var extsExplicit, exts cryptobyte.String
+		if !first.ReadASN1(&extsExplicit, cbasn1.Tag(1).ContextSpecific().Constructed()) || !extsExplicit.ReadASN1(&exts, cbasn1.SEQUENCE) {
+			return nil, malformed("bad singleExtensions")
+		}
+		for !exts.Empty() {
+			var ext cryptobyte.String
+			var oid asn1.ObjectIdentifier
+			critical := false
+			if !exts.ReadASN1(&ext, cbasn1.SEQUENCE) || !ext.ReadASN1ObjectIdentifier(&oid) ||
+				(ext.PeekASN1Tag(cbasn1.BOOLEAN) && !ext.ReadASN1Boolean(&critical)) {
+				return nil, malformed("bad singleExtension")
+			}
+			if critical {
+				return nil, &ValidationError{Problem: ProblemShape, Detail: fmt.Sprintf("critical single extension %v", oid)}
+			}
+		}
+	}
+	if !first.Empty() {
+		return nil, malformed("trailing data in SingleResponse")
 	}
 	return out, nil
 }
