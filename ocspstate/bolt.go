@@ -19,15 +19,15 @@ import (
 )
 
 // SchemaVersion is the version of the bbolt file layout this build writes.
-// Open refuses files with a newer version.
+// Open refuses files of any other version.
 const SchemaVersion = 1
 
 var (
-	bucketRecords   = []byte("records")   // Key → encoded Record
-	bucketDue       = []byte("due")       // due time (8 bytes) ‖ Key → nil
-	bucketResponses = []byte("responses") // Key → response DER, for the responder's hot path
-	bucketMeta      = []byte("meta")      // "schema" → uint32; "count/" ‖ state → uint64
-	metaSchema      = []byte("schema")
+	bucketRecords = []byte("records") // Key → hot part of the Record (see encoding.go)
+	bucketBlobs   = []byte("blobs")   // Key ‖ tag → an immutable field, written once
+	bucketDue     = []byte("due")     // due time (8 bytes) ‖ Key → nil
+	bucketMeta    = []byte("meta")    // "schema" → uint32; "count/" ‖ state → uint64
+	metaSchema    = []byte("schema")
 )
 
 // Options configure [Open]. The zero value opens a store that can reserve,
@@ -146,6 +146,8 @@ func (s *BoltStore) checkSchema() error {
 		}
 		if v := binary.BigEndian.Uint32(raw); v > SchemaVersion {
 			return false, fmt.Errorf("ocspstate: %s has schema version %d, newer than this build's %d: run a newer precert", s.path, v, SchemaVersion)
+		} else if v < SchemaVersion {
+			return false, fmt.Errorf("ocspstate: %s has schema version %d, older than this build's %d, and no migration exists", s.path, v, SchemaVersion)
 		}
 		return true, nil
 	}
@@ -163,7 +165,7 @@ func (s *BoltStore) checkSchema() error {
 		if err != nil || ok {
 			return err
 		}
-		for _, name := range [][]byte{bucketRecords, bucketDue, bucketResponses, bucketMeta} {
+		for _, name := range [][]byte{bucketRecords, bucketBlobs, bucketDue, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -204,7 +206,8 @@ func (s *BoltStore) Reserve(ctx context.Context, r *Record) error {
 	now := s.now()
 	rec.Version, rec.Created, rec.Updated = 1, now, now
 	rec.Due = s.due.Due(rec, now)
-	enc := encodeRecord(rec)
+	normalizeTimes(rec)
+	enc := encodeHot(rec)
 	key := []byte(rec.Key())
 	return s.write(ctx, func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketRecords).Get(key) != nil {
@@ -232,11 +235,22 @@ func (s *BoltStore) get(key Key, issuer IssuerID, serial *big.Int) (*Record, []b
 			return fmt.Errorf("%w: serial %s under issuer %s", ErrNotFound, SerialHex(serial), issuer)
 		}
 		var err error
-		rec, err = decodeRecord(v)
+		rec, err = readRecord(tx, key, v)
 		raw = v
 		return err
 	})
 	return rec, raw, s.mapErr(err)
+}
+
+// readRecord decodes the record stored under key, whose hot part is hot.
+func readRecord(tx *bolt.Tx, key Key, hot []byte) (*Record, error) {
+	blobs := tx.Bucket(bucketBlobs)
+	bkey := make([]byte, len(key)+1)
+	copy(bkey, key)
+	return decodeRecord(key, hot, func(tag byte) []byte {
+		bkey[len(key)] = tag
+		return blobs.Get(bkey)
+	})
 }
 
 // maxOptimistic is how many times Update commits outside the committer
@@ -287,7 +301,7 @@ func (s *BoltStore) Update(ctx context.Context, issuer IssuerID, serial *big.Int
 		if cur == nil {
 			return refuse(fmt.Errorf("%w: serial %s under issuer %s", ErrNotFound, SerialHex(serial), issuer))
 		}
-		old, err := decodeRecord(cur)
+		old, err := readRecord(tx, key, cur)
 		if err != nil {
 			return refuse(err)
 		}
@@ -332,21 +346,33 @@ func (s *BoltStore) prepare(old *Record, fn func(*Record) error) (*Record, []byt
 	next.Version = old.Version + 1
 	next.Updated = now
 	next.Due = s.due.Due(next, now)
-	enc := encodeRecord(next)
-	// Hand back exactly what is stored (UTC times, no monotonic reading).
-	stored, err := decodeRecord(enc)
-	if err != nil {
-		return nil, nil, err
-	}
-	return stored, enc, nil
+	normalizeTimes(next)
+	return next, encodeHot(next), nil
 }
 
-// putRecord writes rec (encoded as enc) over old (nil for a new record),
-// keeping the due index, the response index and the state counts in step,
-// all in tx.
-func putRecord(tx *bolt.Tx, key []byte, old, rec *Record, enc []byte) error {
-	if err := tx.Bucket(bucketRecords).Put(key, enc); err != nil {
+// putRecord writes rec (whose hot part is hot) over old (nil for a new
+// record) in tx: the hot part, every immutable field that changed (each is
+// set once), the due index and the state counts.
+func putRecord(tx *bolt.Tx, key []byte, old, rec *Record, hot []byte) error {
+	if err := tx.Bucket(bucketRecords).Put(key, hot); err != nil {
 		return err
+	}
+	blobs := tx.Bucket(bucketBlobs)
+	for _, tag := range blobTags {
+		v := blob(rec, tag)
+		if old != nil && bytes.Equal(blob(old, tag), v) {
+			continue
+		}
+		bkey := append(append(make([]byte, 0, len(key)+1), key...), tag)
+		var err error
+		if len(v) == 0 {
+			err = blobs.Delete(bkey)
+		} else {
+			err = blobs.Put(bkey, v)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	due := tx.Bucket(bucketDue)
 	if old != nil && !old.Due.IsZero() {
@@ -356,18 +382,6 @@ func putRecord(tx *bolt.Tx, key []byte, old, rec *Record, enc []byte) error {
 	}
 	if !rec.Due.IsZero() {
 		if err := due.Put(dueKey(rec.Due, key), nil); err != nil {
-			return err
-		}
-	}
-	if old == nil || !bytes.Equal(old.OCSP.ResponseDER, rec.OCSP.ResponseDER) {
-		resp := tx.Bucket(bucketResponses)
-		var err error
-		if len(rec.OCSP.ResponseDER) == 0 {
-			err = resp.Delete(key)
-		} else {
-			err = resp.Put(key, rec.OCSP.ResponseDER)
-		}
-		if err != nil {
 			return err
 		}
 	}
@@ -383,6 +397,15 @@ func putRecord(tx *bolt.Tx, key []byte, old, rec *Record, enc []byte) error {
 		}
 	}
 	return nil
+}
+
+// normalizeTimes gives r's times the form they have once stored: UTC, no
+// monotonic clock reading.
+func normalizeTimes(r *Record) {
+	for _, t := range []*time.Time{&r.NotBefore, &r.NotAfter, &r.OCSP.RevokedAt, &r.OCSP.ThisUpdate, &r.OCSP.NextUpdate,
+		&r.Lease.Expires, &r.Created, &r.Updated, &r.Due} {
+		*t = time.Unix(t.Unix(), int64(t.Nanosecond())).UTC()
+	}
 }
 
 func countKey(st State) []byte { return []byte{'c', 'o', 'u', 'n', 't', '/', byte(st)} }
@@ -438,7 +461,7 @@ func (s *BoltStore) Due(ctx context.Context, now time.Time, limit int) ([]*Recor
 			if v == nil {
 				return fmt.Errorf("%w: due index names a missing record", ErrCorrupt)
 			}
-			r, err := decodeRecord(v)
+			r, err := readRecord(tx, Key(k[8:]), v)
 			if err != nil {
 				return err
 			}
@@ -457,11 +480,18 @@ func (s *BoltStore) Response(ctx context.Context, issuer IssuerID, serial *big.I
 	key := NewKey(issuer, serial)
 	var out []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketResponses).Get([]byte(key))
+		v := tx.Bucket(bucketRecords).Get([]byte(key))
 		if v == nil {
+			return fmt.Errorf("%w: no record for serial %s under issuer %s", ErrNotFound, SerialHex(serial), issuer)
+		}
+		resp, err := storedResponse(v)
+		if err != nil {
+			return err
+		}
+		if len(resp) == 0 {
 			return fmt.Errorf("%w: no response for serial %s under issuer %s", ErrNotFound, SerialHex(serial), issuer)
 		}
-		out = append([]byte(nil), v...)
+		out = append([]byte(nil), resp...)
 		return nil
 	})
 	return out, s.mapErr(err)
@@ -506,7 +536,7 @@ func (s *BoltStore) Scan(ctx context.Context, fn func(*Record) error) error {
 				}
 			}
 			for ; k != nil && len(page) < scanPage; k, v = c.Next() {
-				r, err := decodeRecord(v)
+				r, err := readRecord(tx, Key(k), v)
 				if err != nil {
 					return fmt.Errorf("record %x: %w", k, err)
 				}

@@ -3,36 +3,41 @@ package ocspstate
 import (
 	"encoding/binary"
 	"fmt"
-	"math/big"
 	"time"
 )
 
-// The stored form of a record: a format byte, the version as a fixed
-// big-endian uint64 (so a compare-and-swap reads 9 bytes, not the record),
-// then every field in order, variable-length ones prefixed with a uvarint
-// length. Times are a varint of Unix seconds and a uvarint of nanoseconds.
+// A record is stored in two parts, so that the frequent writes stay small:
+//
+//   - the hot part, in the records bucket under the record's key: a format
+//     byte, the version as a fixed big-endian uint64 (a compare-and-swap
+//     reads 9 bytes), the state, the OCSP response (at a fixed position,
+//     so the responder's lookup does not decode the rest), then the other
+//     mutable fields. A response refresh rewrites only this.
+//   - the immutable parts — intent, precertificate, SCTs, final
+//     certificate — each in the blobs bucket under the key plus one tag
+//     byte, written once, when first set (CheckTransition forbids changing
+//     them afterwards).
+//
+// Variable-length fields carry a uvarint length; times are a varint of Unix
+// seconds and a uvarint of nanoseconds.
 const recordFormat = 1
 
-func encodeRecord(r *Record) []byte {
-	n := 128 + len(r.IntentDER) + len(r.PrecertDER) + len(r.FinalDER) + len(r.OCSP.ResponseDER) + len(r.Lease.Owner)
-	for _, s := range r.SCTs {
-		n += len(s) + 4
-	}
-	b := make([]byte, 0, n)
+// Blob tags, appended to a record's key in the blobs bucket.
+const (
+	blobIntent  = 'i'
+	blobPrecert = 'p'
+	blobSCTs    = 's'
+	blobFinal   = 'f'
+)
+
+var blobTags = []byte{blobIntent, blobPrecert, blobSCTs, blobFinal}
+
+func encodeHot(r *Record) []byte {
+	b := make([]byte, 0, 96+len(r.OCSP.ResponseDER)+len(r.Lease.Owner))
 	b = append(b, recordFormat)
 	b = binary.BigEndian.AppendUint64(b, r.Version)
-	b = append(b, r.Issuer[:]...)
 	b = append(b, byte(r.State))
-	b = appendBytes(b, r.Serial.Bytes())
-	b = appendBytes(b, r.IntentDER)
-	b = appendBytes(b, r.PrecertDER)
-	b = binary.AppendUvarint(b, uint64(len(r.SCTs)))
-	for _, s := range r.SCTs {
-		b = appendBytes(b, s)
-	}
-	b = appendBytes(b, r.FinalDER)
-	b = appendTime(b, r.NotBefore)
-	b = appendTime(b, r.NotAfter)
+	b = appendBytes(b, r.OCSP.ResponseDER)
 	var flags byte
 	if r.OCSP.Enabled {
 		flags |= 1
@@ -40,15 +45,39 @@ func encodeRecord(r *Record) []byte {
 	b = append(b, flags, byte(r.OCSP.Status))
 	b = appendTime(b, r.OCSP.RevokedAt)
 	b = binary.AppendUvarint(b, uint64(r.OCSP.Reason))
-	b = appendBytes(b, r.OCSP.ResponseDER)
 	b = appendTime(b, r.OCSP.ThisUpdate)
 	b = appendTime(b, r.OCSP.NextUpdate)
+	b = appendTime(b, r.NotBefore)
+	b = appendTime(b, r.NotAfter)
 	b = appendBytes(b, []byte(r.Lease.Owner))
 	b = appendTime(b, r.Lease.Expires)
 	b = appendTime(b, r.Created)
 	b = appendTime(b, r.Updated)
 	b = appendTime(b, r.Due)
 	return b
+}
+
+// blob returns the stored form of one immutable field, or nil if it is
+// not set.
+func blob(r *Record, tag byte) []byte {
+	switch tag {
+	case blobIntent:
+		return r.IntentDER
+	case blobPrecert:
+		return r.PrecertDER
+	case blobFinal:
+		return r.FinalDER
+	case blobSCTs:
+		if len(r.SCTs) == 0 {
+			return nil
+		}
+		b := binary.AppendUvarint(nil, uint64(len(r.SCTs)))
+		for _, s := range r.SCTs {
+			b = appendBytes(b, s)
+		}
+		return b
+	}
+	return nil
 }
 
 func appendBytes(b, v []byte) []byte {
@@ -61,42 +90,46 @@ func appendTime(b []byte, t time.Time) []byte {
 	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
 }
 
-// storedVersion reads the version of an encoded record without decoding it.
+// storedVersion reads the version of a hot record without decoding it.
 func storedVersion(b []byte) (uint64, error) {
-	if len(b) < 9 || b[0] != recordFormat {
+	if len(b) < 10 || b[0] != recordFormat {
 		return 0, fmt.Errorf("%w: record header", ErrCorrupt)
 	}
 	return binary.BigEndian.Uint64(b[1:9]), nil
 }
 
-// decodeRecord parses what encodeRecord wrote. It never panics and never
-// trusts a length: any inconsistency is ErrCorrupt.
-func decodeRecord(b []byte) (*Record, error) {
-	d := decoder{b: b}
-	format := d.byte()
-	if d.err == nil && format != recordFormat {
+// storedResponse returns the response inside a hot record, aliasing it.
+func storedResponse(b []byte) ([]byte, error) {
+	if len(b) < 10 || b[0] != recordFormat {
+		return nil, fmt.Errorf("%w: record header", ErrCorrupt)
+	}
+	d := decoder{b: b[10:]}
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.b)) {
+		return nil, fmt.Errorf("%w: record response length", ErrCorrupt)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	return d.b[:n:n], nil
+}
+
+// decodeRecord parses a record from its key, its hot part and its blobs
+// (by tag; missing ones are nil). It never panics and never trusts a
+// length: any inconsistency is ErrCorrupt.
+func decodeRecord(key Key, hot []byte, blobs func(tag byte) []byte) (*Record, error) {
+	issuer, serial, err := key.Split()
+	if err != nil {
+		return nil, err
+	}
+	d := decoder{b: hot}
+	if format := d.byte(); d.err == nil && format != recordFormat {
 		return nil, fmt.Errorf("%w: record format %d, want %d", ErrCorrupt, format, recordFormat)
 	}
-	r := &Record{}
+	r := &Record{Issuer: issuer, Serial: serial}
 	r.Version = d.uint64()
-	copy(r.Issuer[:], d.take(len(r.Issuer)))
 	r.State = State(d.byte())
-	r.Serial = new(big.Int).SetBytes(d.bytes())
-	r.IntentDER = d.bytes()
-	r.PrecertDER = d.bytes()
-	if n := d.uvarint(); n > 0 {
-		if n > uint64(len(d.b)) {
-			d.fail("SCT count")
-		} else {
-			r.SCTs = make([][]byte, 0, n)
-			for i := uint64(0); i < n && d.err == nil; i++ {
-				r.SCTs = append(r.SCTs, d.bytes())
-			}
-		}
-	}
-	r.FinalDER = d.bytes()
-	r.NotBefore = d.time()
-	r.NotAfter = d.time()
+	r.OCSP.ResponseDER = d.bytes()
 	flags := d.byte()
 	r.OCSP.Enabled = flags&1 != 0
 	r.OCSP.Status = Status(d.byte())
@@ -106,9 +139,10 @@ func decodeRecord(b []byte) (*Record, error) {
 		d.fail("reason")
 	}
 	r.OCSP.Reason = int(reason)
-	r.OCSP.ResponseDER = d.bytes()
 	r.OCSP.ThisUpdate = d.time()
 	r.OCSP.NextUpdate = d.time()
+	r.NotBefore = d.time()
+	r.NotAfter = d.time()
 	r.Lease.Owner = string(d.bytes())
 	r.Lease.Expires = d.time()
 	r.Created = d.time()
@@ -123,7 +157,34 @@ func decodeRecord(b []byte) (*Record, error) {
 	if !r.State.Valid() {
 		return nil, fmt.Errorf("%w: state %d", ErrCorrupt, r.State)
 	}
+	r.IntentDER = cloneOrNil(blobs(blobIntent))
+	r.PrecertDER = cloneOrNil(blobs(blobPrecert))
+	r.FinalDER = cloneOrNil(blobs(blobFinal))
+	if s := blobs(blobSCTs); len(s) > 0 {
+		d := decoder{b: s}
+		n := d.uvarint()
+		if n > uint64(len(d.b)) {
+			return nil, fmt.Errorf("%w: SCT count", ErrCorrupt)
+		}
+		r.SCTs = make([][]byte, 0, n)
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			r.SCTs = append(r.SCTs, d.bytes())
+		}
+		if d.err == nil && len(d.b) != 0 {
+			d.fail("SCT list")
+		}
+		if d.err != nil {
+			return nil, d.err
+		}
+	}
 	return r, nil
+}
+
+func cloneOrNil(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append([]byte(nil), b...)
 }
 
 type decoder struct {

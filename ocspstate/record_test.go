@@ -27,6 +27,15 @@ func fullRecord() *Record {
 	}
 }
 
+// stored encodes r as the bbolt store does and returns a blob lookup.
+func stored(r *Record) ([]byte, func(byte) []byte) {
+	blobs := map[byte][]byte{}
+	for _, tag := range blobTags {
+		blobs[tag] = blob(r, tag)
+	}
+	return encodeHot(r), func(tag byte) []byte { return blobs[tag] }
+}
+
 func TestEncodingRoundTrip(t *testing.T) {
 	for name, r := range map[string]*Record{
 		"full": fullRecord(),
@@ -39,38 +48,59 @@ func TestEncodingRoundTrip(t *testing.T) {
 		}(),
 	} {
 		t.Run(name, func(t *testing.T) {
-			enc := encodeRecord(r)
-			v, err := storedVersion(enc)
+			hot, blobs := stored(r)
+			v, err := storedVersion(hot)
 			require.NoError(t, err)
 			require.Equal(t, r.Version, v)
-			got, err := decodeRecord(enc)
+			resp, err := storedResponse(hot)
+			require.NoError(t, err)
+			require.Equal(t, r.OCSP.ResponseDER, resp)
+			got, err := decodeRecord(r.Key(), hot, blobs)
 			require.NoError(t, err)
 			require.True(t, r.Equal(got), "round trip:\n%+v\n%+v", r, got)
-			require.Equal(t, enc, encodeRecord(got))
+			require.Equal(t, hot, encodeHot(got))
 		})
 	}
 }
 
 func TestDecodeRefusesTruncation(t *testing.T) {
-	enc := encodeRecord(fullRecord())
-	for i := 0; i < len(enc); i++ {
-		_, err := decodeRecord(enc[:i])
+	r := fullRecord()
+	hot, blobs := stored(r)
+	for i := 0; i < len(hot); i++ {
+		_, err := decodeRecord(r.Key(), hot[:i], blobs)
 		require.ErrorIs(t, err, ErrCorrupt, "truncated to %d bytes", i)
 	}
-	_, err := decodeRecord(append(enc, 0))
+	_, err := decodeRecord(r.Key(), append(hot, 0), blobs)
 	require.ErrorIs(t, err, ErrCorrupt, "trailing byte")
+	scts := blob(r, blobSCTs)
+	_, err = decodeRecord(r.Key(), hot, func(tag byte) []byte {
+		if tag == blobSCTs {
+			return scts[:len(scts)-1]
+		}
+		return blobs(tag)
+	})
+	require.ErrorIs(t, err, ErrCorrupt, "truncated SCT list")
 }
 
 func FuzzDecodeRecord(f *testing.F) {
-	f.Add(encodeRecord(fullRecord()))
-	f.Add([]byte{recordFormat, 0, 0, 0, 0, 0, 0, 0, 1})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := decodeRecord(b)
+	r := fullRecord()
+	hot, _ := stored(r)
+	f.Add(hot, blob(r, blobSCTs))
+	f.Add([]byte{recordFormat, 0, 0, 0, 0, 0, 0, 0, 1, 1}, []byte{})
+	f.Fuzz(func(t *testing.T, hot, scts []byte) {
+		key := NewKey(IssuerID{1}, big.NewInt(5))
+		got, err := decodeRecord(key, hot, func(tag byte) []byte {
+			if tag == blobSCTs {
+				return scts
+			}
+			return nil
+		})
 		if err != nil {
 			return
 		}
-		again, err := decodeRecord(encodeRecord(r))
-		if err != nil || !again.Equal(r) {
+		hot2, blobs2 := stored(got)
+		again, err := decodeRecord(key, hot2, blobs2)
+		if err != nil || !again.Equal(got) {
 			t.Fatalf("decoded record does not round-trip: %v", err)
 		}
 	})

@@ -2,16 +2,13 @@ package recovery_test
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/certpipe/precert/internal/perf"
-	"github.com/certpipe/precert/internal/testpki"
 )
 
 // BenchmarkSweep sweeps a store of PRECERT_BENCH_RECORDS records (default
@@ -40,7 +37,6 @@ func BenchmarkSweep(b *testing.B) {
 		total = n
 	}
 	due := total / 100
-	ca := testpki.Shared(b, testpki.ECDSAP256)
 	dir := os.Getenv("PRECERT_BENCH_CACHE")
 	if dir == "" {
 		// One directory per process: the benchmark function runs more
@@ -52,7 +48,7 @@ func BenchmarkSweep(b *testing.B) {
 		dir = benchDir
 	}
 	t0 := time.Now()
-	e, err := perf.NewSweepEnv(ca, filepath.Join(dir, fmt.Sprintf("sweep-%d.db", total)), total)
+	e, err := perf.NewSweepEnv(dir, total)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -66,7 +62,7 @@ func BenchmarkSweep(b *testing.B) {
 		if err := e.MakeDue(due); err != nil {
 			b.Fatal(err)
 		}
-		r, err := perf.RawResponseSigning(ca, due)
+		r, err := perf.RawResponseSigning(e.CA(), due)
 		if err != nil {
 			b.Fatal(err)
 		}

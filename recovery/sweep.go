@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/big"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"time"
 
@@ -57,8 +58,11 @@ type Config struct {
 	// BatchSize is how many due records are read at a time. Zero means
 	// 1000.
 	BatchSize int
-	// Workers is how many records are handled concurrently; signing is
-	// the bottleneck, commits are shared. Zero means 64.
+	// Workers is how many records are handled (resumed, or their response
+	// signed) at once: size it to the signer (CPU cores, or what an HSM
+	// takes). Commits do not hold a worker: every signed response of a
+	// batch waits for its commit on its own, so that a batch shares as
+	// few fsyncs as possible. Zero means 8 per CPU.
 	Workers int
 	// RetryAfter is how long a record that could not be handled is set
 	// aside (by taking its lease) before a sweep tries it again. Zero
@@ -112,7 +116,7 @@ func New(cfg Config) (*Sweeper, error) {
 		cfg.BatchSize = 1000
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 64
+		cfg.Workers = 8 * runtime.GOMAXPROCS(0)
 	}
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = 5 * time.Minute
@@ -253,25 +257,37 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 			}
 		}
 		work := make(chan *ocspstate.Record)
-		var wg sync.WaitGroup
+		var wg, commits sync.WaitGroup
+		done := func(r *ocspstate.Record, acts []Action, err error) {
+			mu.Lock()
+			for _, a := range acts {
+				rep.Actions[a]++
+			}
+			if err != nil {
+				rep.Actions[ActionFailed]++
+				rep.Errors = append(rep.Errors, RecordError{Issuer: r.Issuer, Serial: r.Serial, Err: err})
+			}
+			mu.Unlock()
+			if err != nil {
+				s.log.Warn("sweep: record failed", "serial", ocspstate.SerialHex(r.Serial), "state", r.State.String(), "err", err)
+			}
+		}
 		for w := 0; w < s.cfg.Workers && w < len(todo); w++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for r := range work {
-					acts, err := s.handle(ctx, r, now)
-					mu.Lock()
-					for _, a := range acts {
-						rep.Actions[a]++
+					acts, commit, err := s.handle(ctx, r, now)
+					if commit == nil || err != nil {
+						done(r, acts, err)
+						continue
 					}
-					if err != nil {
-						rep.Actions[ActionFailed]++
-						rep.Errors = append(rep.Errors, RecordError{Issuer: r.Issuer, Serial: r.Serial, Err: err})
-					}
-					mu.Unlock()
-					if err != nil {
-						s.log.Warn("sweep: record failed", "serial", ocspstate.SerialHex(r.Serial), "state", r.State.String(), "err", err)
-					}
+					commits.Add(1)
+					go func() {
+						defer commits.Done()
+						a, err := commit()
+						done(r, append(acts, a...), err)
+					}()
 				}
 			}()
 		}
@@ -285,6 +301,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 		}
 		close(work)
 		wg.Wait()
+		commits.Wait()
 		if len(batch) < s.cfg.BatchSize {
 			break
 		}
@@ -319,8 +336,10 @@ func (s *Sweeper) Run(ctx context.Context, interval time.Duration) error {
 
 var errRaced = errors.New("recovery: record changed under the sweep")
 
-// handle does what r needs at now and says what it did.
-func (s *Sweeper) handle(ctx context.Context, r *ocspstate.Record, now time.Time) ([]Action, error) {
+// handle does what r needs at now and says what it did. A re-signed
+// response still has to be committed: handle returns that as commit, for
+// the caller to run without holding a worker.
+func (s *Sweeper) handle(ctx context.Context, r *ocspstate.Record, now time.Time) ([]Action, func() ([]Action, error), error) {
 	var acts []Action
 	if r.State.InFlight() && (r.Lease.Owner == "" || !now.Before(r.Lease.Expires)) {
 		a, err := s.resume(ctx, r, now)
@@ -328,26 +347,26 @@ func (s *Sweeper) handle(ctx context.Context, r *ocspstate.Record, now time.Time
 			acts = append(acts, a)
 		}
 		if err != nil {
-			return acts, err
+			return acts, nil, err
 		}
 		// Look again: resuming may have changed the record.
 		if r, err = s.cfg.Store.Get(ctx, r.Issuer, r.Serial); err != nil {
-			return acts, err
+			return acts, nil, err
 		}
 	}
 	if r.OCSP.Enabled {
-		a, err := s.refresh(ctx, r, now)
+		a, commit, err := s.refresh(ctx, r, now)
 		if a != "" {
 			acts = append(acts, a)
 		}
-		if err != nil {
-			return acts, err
+		if err != nil || commit != nil {
+			return acts, commit, err
 		}
 	}
 	if len(acts) == 0 {
 		acts = append(acts, ActionSkipped)
 	}
-	return acts, nil
+	return acts, nil, nil
 }
 
 // resume moves an in-flight record whose lease expired forward.
@@ -418,15 +437,16 @@ func (s *Sweeper) resume(ctx context.Context, r *ocspstate.Record, now time.Time
 }
 
 // refresh re-signs r's response if it is missing, invalid or due, and
-// retires r if its OCSP service has ended.
-func (s *Sweeper) refresh(ctx context.Context, r *ocspstate.Record, now time.Time) (Action, error) {
+// retires r if its OCSP service has ended. A new response is returned with
+// the commit that stores it.
+func (s *Sweeper) refresh(ctx context.Context, r *ocspstate.Record, now time.Time) (Action, func() ([]Action, error), error) {
 	if !now.Before(s.cfg.Due.ServiceEnd(r)) {
 		// Past NotAfter plus the margin: no more responses. Touching the
 		// record recomputes its due time, which takes it off the index.
 		if _, err := s.cfg.Store.Update(ctx, r.Issuer, r.Serial, func(*ocspstate.Record) error { return nil }); err != nil {
-			return "", err
+			return "", nil, err
 		}
-		return ActionRetired, nil
+		return ActionRetired, nil, nil
 	}
 	need := len(r.OCSP.ResponseDER) == 0 || !now.Before(s.cfg.Due.RefreshDue(r.OCSP.ThisUpdate, r.OCSP.NextUpdate))
 	if !need {
@@ -436,38 +456,40 @@ func (s *Sweeper) refresh(ctx context.Context, r *ocspstate.Record, now time.Tim
 		}
 	}
 	if !need {
-		return "", nil
+		return "", nil, nil
 	}
 	signer, ok := s.signers[r.Issuer]
 	if !ok {
-		return "", fmt.Errorf("no response signer for issuer %s", r.Issuer)
+		return "", nil, fmt.Errorf("no response signer for issuer %s", r.Issuer)
 	}
 	resp, err := signer.SignRecord(r)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	// Crash here: the new response never left memory; the old one (or
 	// none) is still stored and the record still due.
 	if err := s.fault(ctx, AfterSweepSign, r.Serial); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	_, err = s.cfg.Store.Update(ctx, r.Issuer, r.Serial, func(c *ocspstate.Record) error {
-		// Someone refreshed or revoked it meanwhile: theirs stands.
-		if !bytes.Equal(c.OCSP.ResponseDER, r.OCSP.ResponseDER) || c.OCSP.Status != r.OCSP.Status {
-			return errRaced
+	return "", func() ([]Action, error) {
+		_, err := s.cfg.Store.Update(ctx, r.Issuer, r.Serial, func(c *ocspstate.Record) error {
+			// Someone refreshed or revoked it meanwhile: theirs stands.
+			if !bytes.Equal(c.OCSP.ResponseDER, r.OCSP.ResponseDER) || c.OCSP.Status != r.OCSP.Status {
+				return errRaced
+			}
+			c.SetResponse(resp)
+			return nil
+		})
+		if errors.Is(err, errRaced) {
+			return []Action{ActionSkipped}, nil
 		}
-		c.SetResponse(resp)
-		return nil
-	})
-	if errors.Is(err, errRaced) {
-		return ActionSkipped, nil
-	}
-	if err != nil {
-		return "", err
-	}
-	// Crash here: the refreshed response is durable; the record is no
-	// longer due.
-	return ActionRefreshed, s.fault(ctx, AfterSweepCommit, r.Serial)
+		if err != nil {
+			return nil, err
+		}
+		// Crash here: the refreshed response is durable; the record is
+		// no longer due.
+		return []Action{ActionRefreshed}, s.fault(ctx, AfterSweepCommit, r.Serial)
+	}, nil
 }
 
 func (s *Sweeper) fault(ctx context.Context, p issuance.FaultPoint, serial *big.Int) error {

@@ -243,9 +243,25 @@ type SweepEnv struct {
 }
 
 // NewSweepEnv opens (or builds, if it holds fewer) a store of total
-// records at path.
-func NewSweepEnv(ca *testpki.CA, path string, total int) (*SweepEnv, error) {
-	store, err := ocspstate.Open(path, ocspstate.Options{Issuers: []*x509.Certificate{ca.Intermediate}})
+// records in dir, with its own CA kept beside it so that the store can be
+// reused by later runs.
+func NewSweepEnv(dir string, total int) (*SweepEnv, error) {
+	caDir := filepath.Join(dir, "sweep-ca")
+	ca, err := testpki.Load(caDir)
+	if err != nil {
+		if ca, err = testpki.New(testpki.ECDSAP256); err != nil {
+			return nil, err
+		}
+		os.RemoveAll(caDir)
+		if err := os.MkdirAll(caDir, 0o700); err != nil {
+			return nil, err
+		}
+		if err := ca.Save(caDir); err != nil {
+			return nil, err
+		}
+		os.Remove(filepath.Join(dir, fmt.Sprintf("sweep-%d.db", total)))
+	}
+	store, err := ocspstate.Open(filepath.Join(dir, fmt.Sprintf("sweep-%d.db", total)), ocspstate.Options{Issuers: []*x509.Certificate{ca.Intermediate}})
 	if err != nil {
 		return nil, err
 	}
@@ -339,6 +355,9 @@ func (e *SweepEnv) Sweep(ctx context.Context, want int) (*recovery.Report, error
 	}
 	return rep, nil
 }
+
+// CA returns the environment's CA.
+func (e *SweepEnv) CA() *testpki.CA { return e.ca }
 
 // Close closes the store.
 func (e *SweepEnv) Close() { e.Store.Close() }
