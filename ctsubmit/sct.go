@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	ct "github.com/google/certificate-transparency-go"
@@ -143,6 +145,29 @@ type precertChain struct {
 	notAfter  time.Time
 }
 
+// issuers caches parsed issuer certificates by their DER: a CA submits
+// thousands of precertificates under the same few issuers. Parsed
+// certificates are immutable, so sharing them is safe.
+var issuers sync.Map // string(DER) → *x509.Certificate
+
+func parseIssuer(der []byte) (*x509.Certificate, error) {
+	if c, ok := issuers.Load(string(der)); ok {
+		return c.(*x509.Certificate), nil
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	if n := issuerCount.Add(1); n > 1024 { // bound the cache; start over
+		issuers.Clear()
+		issuerCount.Store(0)
+	}
+	issuers.Store(string(der), c)
+	return c, nil
+}
+
+var issuerCount atomic.Int64
+
 func parsePrecertChain(chain [][]byte) (*precertChain, error) {
 	if len(chain) < 2 {
 		return nil, fmt.Errorf("chain has %d certificates, want the precertificate then its issuer chain", len(chain))
@@ -163,7 +188,7 @@ func parsePrecertChain(chain [][]byte) (*precertChain, error) {
 	if !poisoned {
 		return nil, errors.New("chain[0] is not a precertificate: it has no poison extension (RFC 6962 §3.1)")
 	}
-	issuer, err := x509.ParseCertificate(chain[1])
+	issuer, err := parseIssuer(chain[1])
 	if err != nil {
 		return nil, fmt.Errorf("parsing chain[1]: %w", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -466,7 +467,7 @@ func (l *Log) sign(chain [][]byte, precert bool, mode Mode) (*ct.AddChainRespons
 		raw[i] = ct.ASN1Cert{Data: c}
 	}
 	ts := uint64(l.opts.Now().UnixMilli())
-	leaf, err := ct.MerkleTreeLeafFromRawChain(raw, etype, ts)
+	leaf, err := leafFor(raw, etype, ts)
 	if err != nil {
 		return nil, err
 	}
@@ -560,4 +561,46 @@ func hostLabel(name string) string {
 		s = "log"
 	}
 	return s
+}
+
+// leaves caches certificate-transparency-go's Merkle leaf (minus its
+// timestamp) by the submitted chain: several logs in one process receive
+// the same chain, and its parser is slow. The leaf stays ct-go's own, so
+// the log remains an independent check of ctsubmit's.
+var leaves sync.Map // sha256(entry type ‖ chain) → ct.MerkleTreeLeaf
+
+func leafFor(raw []ct.ASN1Cert, etype ct.LogEntryType, ts uint64) (*ct.MerkleTreeLeaf, error) {
+	h := sha256.New()
+	h.Write([]byte{byte(etype)})
+	for _, c := range raw {
+		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(c.Data))))
+		h.Write(c.Data)
+	}
+	var k [32]byte
+	h.Sum(k[:0])
+	if v, ok := leaves.Load(k); ok {
+		leaf := v.(ct.MerkleTreeLeaf)
+		leaf.TimestampedEntry = cloneEntry(leaf.TimestampedEntry, ts)
+		return &leaf, nil
+	}
+	leaf, err := ct.MerkleTreeLeafFromRawChain(raw, etype, ts)
+	if err != nil {
+		return nil, err
+	}
+	if leafCount.Add(1) > 4096 {
+		leaves.Clear()
+		leafCount.Store(0)
+	}
+	leaves.Store(k, *leaf)
+	return leaf, nil
+}
+
+var leafCount atomic.Int64
+
+// cloneEntry returns a copy of e with timestamp ts (the cached leaf is
+// shared; its entry is a pointer).
+func cloneEntry(e *ct.TimestampedEntry, ts uint64) *ct.TimestampedEntry {
+	c := *e
+	c.Timestamp = ts
+	return &c
 }
