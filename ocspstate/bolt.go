@@ -222,6 +222,9 @@ func (s *BoltStore) Get(ctx context.Context, issuer IssuerID, serial *big.Int) (
 	if err := s.readable(ctx); err != nil {
 		return nil, err
 	}
+	if err := lookupSerial(issuer, serial); err != nil {
+		return nil, err
+	}
 	r, _, err := s.get(NewKey(issuer, serial), issuer, serial)
 	return r, err
 }
@@ -253,6 +256,15 @@ func readRecord(tx *bolt.Tx, key Key, hot []byte) (*Record, error) {
 	})
 }
 
+// lookupSerial refuses serials no record can have: keys hold the serial's
+// magnitude, so a negative serial would otherwise find its positive twin.
+func lookupSerial(issuer IssuerID, serial *big.Int) error {
+	if err := CheckSerial(serial); err != nil {
+		return fmt.Errorf("%w: %v", ErrNotFound, err)
+	}
+	return nil
+}
+
 // maxOptimistic is how many times Update commits outside the committer
 // before it asks the committer to run the closure inside the transaction.
 const maxOptimistic = 2
@@ -263,6 +275,9 @@ const maxOptimistic = 2
 // inside the committer's transaction, where nobody can interleave.
 func (s *BoltStore) Update(ctx context.Context, issuer IssuerID, serial *big.Int, fn func(*Record) error) (*Record, error) {
 	if err := s.readable(ctx); err != nil {
+		return nil, err
+	}
+	if err := lookupSerial(issuer, serial); err != nil {
 		return nil, err
 	}
 	key := NewKey(issuer, serial)
@@ -475,6 +490,9 @@ func (s *BoltStore) Due(ctx context.Context, now time.Time, limit int) ([]*Recor
 // Response implements [Store.Response].
 func (s *BoltStore) Response(ctx context.Context, issuer IssuerID, serial *big.Int) ([]byte, error) {
 	if err := s.readable(ctx); err != nil {
+		return nil, err
+	}
+	if err := lookupSerial(issuer, serial); err != nil {
 		return nil, err
 	}
 	key := NewKey(issuer, serial)

@@ -146,7 +146,10 @@ func Validate(der []byte, issuer *x509.Certificate, want Expect) (*ResponseInfo,
 	if err != nil {
 		return nil, withSerial(err, want.Serial)
 	}
-	return info, info.check(want)
+	if err := info.check(want); err != nil {
+		return nil, err
+	}
+	return info, nil
 }
 
 // Validator validates responses for a set of issuers and remembers, by the
@@ -187,11 +190,15 @@ func (v *Validator) Issuers() []*x509.Certificate {
 }
 
 // Validate is [Validate] for the issuer named by id, with the signature
-// check skipped for bytes already verified in this process.
+// check skipped for bytes already verified in this process. On error the
+// info is nil.
 func (v *Validator) Validate(der []byte, id IssuerID, want Expect) (*ResponseInfo, error) {
 	sum := sha256.Sum256(der)
 	if info, ok := verified.get(sum); ok && info.issuer == id {
-		return info, info.check(want)
+		if err := info.check(want); err != nil {
+			return nil, err
+		}
+		return info, nil
 	}
 	issuer, ok := v.issuers[id]
 	if !ok {
@@ -202,7 +209,10 @@ func (v *Validator) Validate(der []byte, id IssuerID, want Expect) (*ResponseInf
 		return nil, withSerial(err, want.Serial)
 	}
 	verified.put(sum, info)
-	return info, info.check(want)
+	if err := info.check(want); err != nil {
+		return nil, err
+	}
+	return info, nil
 }
 
 // CheckRecord validates r's stored response at now: present, about r's

@@ -90,8 +90,16 @@ type CA struct {
 	ResponderKey crypto.Signer
 }
 
-// New creates a fresh hierarchy with keys of type k.
+// New creates a fresh hierarchy with keys of type k. Its names carry a
+// random tag, so that two hierarchies never share a subject: clients that
+// pick issuers by name (NSS) would confuse them.
 func New(k KeyType) (*CA, error) {
+	return NewNamed(k, fmt.Sprintf(" %x", randomSerial().Uint64()&0xffffff))
+}
+
+// NewNamed is New with the given tag in every name: hierarchies made with
+// the same tag and key type share their subjects but not their keys.
+func NewNamed(k KeyType, tag string) (*CA, error) {
 	ca := &CA{KeyType: k}
 	var err error
 	if ca.RootKey, err = NewKey(k); err != nil {
@@ -106,7 +114,7 @@ func New(k KeyType) (*CA, error) {
 	now := time.Now().UTC().Truncate(time.Second)
 	rootTmpl := &x509.Certificate{
 		SerialNumber:          randomSerial(),
-		Subject:               pkix.Name{Country: []string{"XX"}, Organization: []string{"precert test"}, CommonName: "precert test root " + k.String()},
+		Subject:               pkix.Name{Country: []string{"XX"}, Organization: []string{"precert test"}, CommonName: "precert test root " + k.String() + tag},
 		NotBefore:             now.Add(-24 * time.Hour),
 		NotAfter:              now.Add(20 * 365 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
@@ -119,7 +127,7 @@ func New(k KeyType) (*CA, error) {
 	}
 	interTmpl := &x509.Certificate{
 		SerialNumber:          randomSerial(),
-		Subject:               pkix.Name{Country: []string{"XX"}, Organization: []string{"precert test"}, CommonName: "precert test issuing CA " + k.String()},
+		Subject:               pkix.Name{Country: []string{"XX"}, Organization: []string{"precert test"}, CommonName: "precert test issuing CA " + k.String() + tag},
 		NotBefore:             now.Add(-24 * time.Hour),
 		NotAfter:              now.Add(5 * 365 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,

@@ -358,6 +358,18 @@ func testNotFound(t *testing.T, e *env) {
 	require.ErrorIs(t, err, ocspstate.ErrNotFound)
 	_, err = e.store.Response(e.ctx, e.issuer(), serial)
 	require.ErrorIs(t, err, ocspstate.ErrNotFound)
+
+	// A negative serial never finds its positive twin.
+	r := e.inState(ocspstate.Issued)
+	neg := new(big.Int).Neg(r.Serial)
+	_, err = e.store.Get(e.ctx, r.Issuer, neg)
+	require.ErrorIs(t, err, ocspstate.ErrNotFound)
+	_, err = e.store.Response(e.ctx, r.Issuer, neg)
+	require.ErrorIs(t, err, ocspstate.ErrNotFound)
+	_, err = e.store.Update(e.ctx, r.Issuer, neg, func(*ocspstate.Record) error { return nil })
+	require.ErrorIs(t, err, ocspstate.ErrNotFound)
+	_, err = e.store.Response(e.ctx, r.Issuer, big.NewInt(0))
+	require.ErrorIs(t, err, ocspstate.ErrNotFound)
 }
 
 func testLegalTransitions(t *testing.T, e *env) {
