@@ -1,0 +1,566 @@
+package responder
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/certpipe/precert/internal/testpki"
+	"github.com/certpipe/precert/ocspstate"
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+	"golang.org/x/crypto/ocsp"
+)
+
+// The benchmark store: set up once per process, only when a benchmark
+// needs it.
+var bench struct {
+	once    sync.Once
+	err     error
+	tmp     string // a temporary directory TestMain removes
+	ca      *testpki.CA
+	store   *ocspstate.BoltStore
+	h       *Handler
+	n       int
+	base    *big.Int  // serials are base+0 … base+n-1
+	size    int       // bytes of a stored response
+	nameKey [2][]byte // SHA-1 issuer name and key hashes
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bench.store != nil {
+		bench.store.Close()
+	}
+	if bench.tmp != "" {
+		os.RemoveAll(bench.tmp)
+	}
+	os.Exit(code)
+}
+
+// benchRecords is the store size: PRECERT_BENCH_RECORDS, default 1,000,000.
+func benchRecords() (int, error) {
+	s := os.Getenv("PRECERT_BENCH_RECORDS")
+	if s == "" {
+		return 1_000_000, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("PRECERT_BENCH_RECORDS=%q is not a positive integer", s)
+	}
+	return n, nil
+}
+
+// benchSetup opens the benchmark store, building it if needed, creates the
+// Handler and warms its validation cache with every response: the steady
+// state of a responder that has been up for a while (a miss costs a
+// signature verification; see BenchmarkServeHTTP/verify).
+//
+// The store lives in a temporary directory, or, when PRECERT_BENCH_DIR is
+// set, in that directory together with its CA, and is reused by later runs
+// while its responses stay valid (96 hours): building a million records
+// takes minutes.
+func benchSetup(b *testing.B) {
+	bench.once.Do(func() { bench.err = setUpBench(b) })
+	if bench.err != nil {
+		b.Fatal(bench.err)
+	}
+}
+
+func setUpBench(b *testing.B) error {
+	n, err := benchRecords()
+	if err != nil {
+		return err
+	}
+	bench.n = n
+	bench.base = new(big.Int).Lsh(big.NewInt(1), 120)
+	dir := os.Getenv("PRECERT_BENCH_DIR")
+	if dir == "" {
+		if bench.tmp, err = os.MkdirTemp("", "precert-responder-bench-"); err != nil {
+			return err
+		}
+		dir = bench.tmp
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, fmt.Sprintf("responder-%d.db", n))
+	caDir := filepath.Join(dir, "responder-ca")
+	if bench.ca, err = testpki.Load(caDir); err != nil {
+		if bench.ca, err = testpki.New(testpki.ECDSAP256); err != nil {
+			return err
+		}
+		os.RemoveAll(caDir)
+		os.Remove(path)
+		if err := os.MkdirAll(caDir, 0o700); err != nil {
+			return err
+		}
+		if err := bench.ca.Save(caDir); err != nil {
+			return err
+		}
+	}
+	issuer := bench.ca.Intermediate
+	if bench.nameKey[0], bench.nameKey[1], err = ocspstate.IssuerHashes(issuer, crypto.SHA1); err != nil {
+		return err
+	}
+	open := func() (err error) {
+		bench.store, err = ocspstate.Open(path, ocspstate.Options{Issuers: []*x509.Certificate{issuer}})
+		return err
+	}
+	if err := open(); err != nil {
+		return err
+	}
+	if !benchStoreUsable() {
+		bench.store.Close()
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if err := open(); err != nil {
+			return err
+		}
+		start := time.Now()
+		if err := fillBench(); err != nil {
+			return err
+		}
+		b.Logf("built a %d-record bbolt store in %s", n, time.Since(start).Round(time.Second))
+	}
+	der, err := bench.store.Response(context.Background(), ocspstate.IssuerIDOf(issuer), bench.base)
+	if err != nil {
+		return err
+	}
+	bench.size = len(der)
+
+	start := time.Now()
+	if bench.h, err = New(bench.store, Options{Issuers: []*x509.Certificate{issuer}}); err != nil {
+		return err
+	}
+	_, err = perSerial(runtime.GOMAXPROCS(0), func(serial *big.Int) error {
+		der, err := bench.store.Response(context.Background(), ocspstate.IssuerIDOf(issuer), serial)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(der)
+		sk, _ := makeSerialKey(serial)
+		if _, p, detail := bench.h.validate(der, &sum, 0, serial, sk, time.Now()); p != 0 {
+			return fmt.Errorf("warming: %s: %s", p, detail)
+		}
+		return nil
+	})
+	b.Logf("warmed the validation cache with %d responses in %s", n, time.Since(start).Round(time.Second))
+	return err
+}
+
+// benchStoreUsable reports whether the open store holds the n records,
+// with responses valid for at least another two hours.
+func benchStoreUsable() bool {
+	ctx := context.Background()
+	counts, err := bench.store.Counts(ctx)
+	if err != nil || counts[ocspstate.Precert] != bench.n {
+		return false
+	}
+	last := new(big.Int).Add(bench.base, big.NewInt(int64(bench.n-1)))
+	for _, serial := range []*big.Int{bench.base, last} {
+		der, err := bench.store.Response(ctx, ocspstate.IssuerIDOf(bench.ca.Intermediate), serial)
+		if err != nil {
+			return false
+		}
+		if _, err := ocspstate.Validate(der, bench.ca.Intermediate, ocspstate.Expect{Serial: serial, Now: time.Now().Add(2 * time.Hour)}); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// fillBench takes n records through Reserve and an Update to Precert
+// with a real signed P-256 response each, through the store's public API
+// (so every response is validated on commit), with enough concurrent
+// writers to fill the store's group commits. Intent and precertificate are
+// small dummies: the store checks them for presence, and the responder
+// never reads them. Serials are consecutive so that bbolt appends rather
+// than splits pages at random.
+func fillBench() error {
+	issuer := bench.ca.Intermediate
+	signer, err := ocspstate.NewResponseSigner(ocspstate.SignerConfig{Issuer: issuer, Key: bench.ca.IntermediateKey})
+	if err != nil {
+		return err
+	}
+	id := ocspstate.IssuerIDOf(issuer)
+	notBefore := time.Now().Add(-time.Hour).Truncate(time.Second)
+	ctx := context.Background()
+	_, err = perSerial(64, func(serial *big.Int) error {
+		err := bench.store.Reserve(ctx, &ocspstate.Record{
+			Issuer: id, Serial: serial, State: ocspstate.Reserved,
+			IntentDER: []byte{0x30, 0x00}, NotBefore: notBefore, NotAfter: notBefore.Add(90 * 24 * time.Hour),
+			Lease: ocspstate.Lease{Owner: "bench", Expires: time.Now().Add(time.Hour)},
+		})
+		if err != nil {
+			return err
+		}
+		resp, err := signer.Sign(serial, ocspstate.Good, time.Time{}, 0)
+		if err != nil {
+			return err
+		}
+		_, err = bench.store.Update(ctx, id, serial, func(r *ocspstate.Record) error {
+			r.State = ocspstate.Precert
+			r.PrecertDER = []byte{0x30, 0x00}
+			r.OCSP.Enabled, r.OCSP.Status = true, ocspstate.Good
+			r.SetResponse(resp)
+			return nil
+		})
+		return err
+	})
+	return err
+}
+
+// perSerial calls fn for every benchmark serial on workers goroutines and
+// returns the elapsed time and the first error.
+func perSerial(workers int, fn func(serial *big.Int) error) (time.Duration, error) {
+	var next atomic.Int64
+	var first atomic.Pointer[error]
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range workers {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(bench.n) && first.Load() == nil; i = next.Add(1) - 1 {
+				if err := fn(new(big.Int).Add(bench.base, big.NewInt(i))); err != nil {
+					first.CompareAndSwap(nil, &err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if p := first.Load(); p != nil {
+		return time.Since(start), *p
+	}
+	return time.Since(start), nil
+}
+
+// benchRequest is the DER OCSP request (SHA-1 CertID) for serial
+// base+i, built by hand so that the load generator stays cheap.
+func benchRequest(i int) []byte {
+	serial := new(big.Int).Add(bench.base, big.NewInt(int64(i)))
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // OCSPRequest
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // TBSRequest
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // requestList
+				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // Request
+					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // CertID
+						b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+							b.AddASN1ObjectIdentifier(oidSHA1)
+							b.AddASN1NULL()
+						})
+						b.AddASN1OctetString(bench.nameKey[0])
+						b.AddASN1OctetString(bench.nameKey[1])
+						b.AddASN1BigInt(serial)
+					})
+				})
+			})
+		})
+	})
+	return b.BytesOrPanic()
+}
+
+// loadResult is what one load run measured.
+type loadResult struct {
+	requests  int
+	elapsed   time.Duration
+	latencies []time.Duration
+}
+
+func (r *loadResult) add(o loadResult) {
+	r.requests += o.requests
+	r.elapsed += o.elapsed
+	r.latencies = append(r.latencies, o.latencies...)
+}
+
+func (r *loadResult) perSecond() float64 { return float64(r.requests) / r.elapsed.Seconds() }
+
+func (r *loadResult) percentile(p float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	slices.Sort(r.latencies)
+	return r.latencies[min(len(r.latencies)-1, int(float64(len(r.latencies))*p))]
+}
+
+// load sends n GET requests for random stored serials to addr over conns
+// keep-alive connections, one request in flight per connection, like wrk.
+// It speaks HTTP/1.1 over raw TCP so that the generator, which shares the
+// machine's cores with the server, costs little and the same for every
+// handler; every answer must be 200 with a body.
+func load(addr string, n, conns int) (loadResult, error) {
+	var next atomic.Int64
+	results := make([]loadResult, conns)
+	errs := make([]error, conns)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for c := range conns {
+		wg.Go(func() {
+			errs[c] = loadConn(addr, n, &next, &results[c])
+		})
+	}
+	wg.Wait()
+	total := loadResult{elapsed: time.Since(start)}
+	for c := range conns {
+		if errs[c] != nil {
+			return total, errs[c]
+		}
+		total.requests += results[c].requests
+		total.latencies = append(total.latencies, results[c].latencies...)
+	}
+	return total, nil
+}
+
+func loadConn(addr string, n int, next *atomic.Int64, res *loadResult) error {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	w := bufio.NewWriter(conn)
+	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	var line []byte
+	for next.Add(1) <= int64(n) {
+		path := "/" + url.QueryEscape(base64.StdEncoding.EncodeToString(benchRequest(rng.IntN(bench.n))))
+		t0 := time.Now()
+		w.WriteString("GET ")
+		w.WriteString(path)
+		w.WriteString(" HTTP/1.1\r\nHost: bench\r\n\r\n")
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		if line, err = r.ReadSlice('\n'); err != nil {
+			return err
+		}
+		if !bytes.HasPrefix(line, []byte("HTTP/1.1 200 ")) {
+			return fmt.Errorf("status line %q", line)
+		}
+		length := -1
+		for {
+			if line, err = r.ReadSlice('\n'); err != nil {
+				return err
+			}
+			if len(line) <= 2 {
+				break
+			}
+			if k, v, ok := bytes.Cut(line, []byte(":")); ok && bytes.EqualFold(k, []byte("Content-Length")) {
+				length, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
+			}
+		}
+		if length <= 0 {
+			return errors.New("no Content-Length")
+		}
+		if _, err := r.Discard(length); err != nil {
+			return err
+		}
+		res.latencies = append(res.latencies, time.Since(t0))
+		res.requests++
+	}
+	return nil
+}
+
+// listen serves h on a fresh loopback listener with net/http defaults.
+func listen(b *testing.B, h http.Handler) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	b.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+func benchConns() int {
+	if n, err := strconv.Atoi(os.Getenv("PRECERT_BENCH_CONNS")); err == nil && n > 0 {
+		return n
+	}
+	return 16
+}
+
+// BenchmarkResponder measures GET requests for random serials over
+// loopback against the Handler over a bbolt store of
+// PRECERT_BENCH_RECORDS records (default 1,000,000; building it takes
+// minutes: set PRECERT_BENCH_DIR to keep it for later runs, see
+// benchSetup), and, in the same run, against a handler that
+// writes a fixed body of the same size, and against a bare lookup (decode,
+// Source.Response, write: the store's share). All face the same load
+// generator, PRECERT_BENCH_CONNS keep-alive connections (default 16),
+// interleaved in rounds, b.N requests in all for each. It reports
+// requests per second and the 99th percentile latency of the Handler and
+// of the fixed-body handler, the ratio of their request rates (ratio),
+// and that of the bare lookup (lookup-ratio), the ceiling for any handler
+// over this store; ns/op counts the Handler only.
+func BenchmarkResponder(b *testing.B) {
+	benchSetup(b)
+	body := bytes.Repeat([]byte{0x30}, bench.size)
+	fixed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/ocsp-response")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Write(body)
+	})
+	// The store's share, for reference: decode the request, look the
+	// response up, write it; no validation, no caching headers. Nothing
+	// that reads this store can beat it.
+	id := ocspstate.IssuerIDOf(bench.ca.Intermediate)
+	lookup := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := decodeGET(escapedPath(r.URL))
+		var der []byte
+		if err == nil {
+			der, err = bench.store.Response(r.Context(), id, req.serial)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/ocsp-response")
+		w.Header().Set("Content-Length", strconv.Itoa(len(der)))
+		w.Write(der)
+	})
+	const (
+		handler = iota
+		lookupOnly
+		fixedBody
+	)
+	addrs := [...]string{handler: listen(b, bench.h), lookupOnly: listen(b, lookup), fixedBody: listen(b, fixed)}
+	conns := benchConns()
+	// Warm the servers' connections and goroutines.
+	for _, addr := range addrs {
+		if _, err := load(addr, 4*conns, conns); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Rounds of handler, lookup, fixed, fixed, lookup, handler, of about
+	// 20,000 requests each, so that all three see the same machine:
+	// whatever else runs on these cores (the load generator shares them)
+	// affects them alike.
+	rounds := min(max(b.N/40000, 1), 64)
+	slice := max(b.N/(2*rounds), 1)
+	var results [3]loadResult
+	b.ResetTimer()
+	for range rounds {
+		for _, which := range []int{handler, lookupOnly, fixedBody, fixedBody, lookupOnly, handler} {
+			if which != handler {
+				b.StopTimer()
+			}
+			res, err := load(addrs[which], slice, conns)
+			if err != nil {
+				b.Fatal(err)
+			}
+			results[which].add(res)
+			if which != handler {
+				b.StartTimer()
+			}
+		}
+	}
+	b.StopTimer()
+	ours, store, theirs := &results[handler], &results[lookupOnly], &results[fixedBody]
+	b.ReportMetric(ours.perSecond(), "req/s")
+	b.ReportMetric(float64(ours.percentile(0.99).Microseconds()), "p99-µs")
+	b.ReportMetric(theirs.perSecond(), "fixed-req/s")
+	b.ReportMetric(float64(theirs.percentile(0.99).Microseconds()), "fixed-p99-µs")
+	b.ReportMetric(ours.perSecond()/theirs.perSecond(), "ratio")
+	b.ReportMetric(store.perSecond()/theirs.perSecond(), "lookup-ratio")
+}
+
+// BenchmarkServeHTTP measures the handler in process, without the
+// network: the hot path (validation cache hit), and the extra work of a
+// cache miss (signature verification).
+func BenchmarkServeHTTP(b *testing.B) {
+	ca := testpki.Shared(b, testpki.ECDSAP256)
+	signer, err := ocspstate.NewResponseSigner(ocspstate.SignerConfig{Issuer: ca.Intermediate, Key: ca.IntermediateKey})
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := &fakeSource{m: map[ocspstate.Key][]byte{}}
+	const n = 1024
+	urls := make([]*url.URL, n)
+	for i := range n {
+		serial := testpki.RandomSerial()
+		resp, err := signer.Sign(serial, ocspstate.Good, time.Time{}, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		src.put(ca.Intermediate, serial, resp.DER)
+		escaped := "/" + b64Escaped(ocspRequest(b, serialCert(serial), ca.Intermediate, crypto.SHA1))
+		if urls[i], err = url.ParseRequestURI(escaped); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("hit", func(b *testing.B) {
+		h, err := New(src, Options{Issuers: []*x509.Certificate{ca.Intermediate}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			w := &discardWriter{h: http.Header{}}
+			for pb.Next() {
+				h.ServeHTTP(w, &http.Request{Method: http.MethodGet, URL: urls[i%n], Header: http.Header{}})
+				if w.code != http.StatusOK {
+					b.Errorf("status %d", w.code)
+					return
+				}
+				clear(w.h)
+				i++
+			}
+		})
+	})
+	b.Run("verify", func(b *testing.B) {
+		// What a validation cache miss adds: the first request for a
+		// response after a restart, or any request when the cache is
+		// smaller than the responses in service, verifies its signature.
+		var ders [][]byte
+		for _, der := range src.m {
+			ders = append(ders, der)
+		}
+		for i := 0; b.Loop(); i++ {
+			der := ders[i%len(ders)]
+			if _, err := ocspstate.Validate(der, ca.Intermediate, ocspstate.Expect{Serial: mustParseSerial(b, der)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func mustParseSerial(b *testing.B, der []byte) *big.Int {
+	resp, err := ocsp.ParseResponse(der, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return resp.SerialNumber
+}
+
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(code int)        { w.code = code }
+
+var _ io.Writer = (*discardWriter)(nil)

@@ -1,0 +1,162 @@
+package responder
+
+import (
+	"crypto"
+	"math"
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/certpipe/precert/ocspstate"
+)
+
+// DefaultValidationCacheSize is the number of validated responses a
+// [Handler] remembers when [Options.ValidationCacheSize] is zero. An entry
+// costs about 170 bytes of heap (40 of value, 32 of key, the rest map
+// overhead), so a full cache of the default size takes about 170 MB; it
+// only fills with responses actually requested.
+const DefaultValidationCacheSize = 1 << 20
+
+// verdict is what the validation cache remembers about response bytes that
+// passed every check that depends only on the bytes and the issuer
+// (structure, CertID, signer, signature, validity interval), together with
+// what the per-request checks need: the serial the response is about, its
+// CertID hash, and the times that decide freshness, in Unix seconds
+// clamped to uint32 (until 2106). It is compact on purpose (40 bytes): a
+// million of them must fit in the heap of a responder.
+type verdict struct {
+	serial         serialKey
+	issuer         uint16 // index into Handler.issuers
+	hash           uint8  // crypto.Hash of the CertID
+	status         ocspstate.Status
+	delegated      bool
+	thisUpdate     uint32
+	nextUpdate     uint32
+	signerNotAfter uint32
+}
+
+func (v *verdict) certIDHash() crypto.Hash { return crypto.Hash(v.hash) }
+
+func unix32(t time.Time) uint32 {
+	return uint32(min(max(t.Unix(), 0), math.MaxUint32))
+}
+
+// serialKey is a positive serial of at most 20 octets, big-endian and
+// left-padded with zeros, so that equal serials have equal keys.
+type serialKey [ocspstate.MaxSerialOctets]byte
+
+// makeSerialKey reports false for serials that do not fit (no stored
+// response can be about them).
+func makeSerialKey(serial *big.Int) (serialKey, bool) {
+	var k serialKey
+	if serial == nil || serial.Sign() <= 0 || serial.BitLen() > 8*len(k) {
+		return k, false
+	}
+	serial.FillBytes(k[:])
+	return k, true
+}
+
+func newVerdict(info *ocspstate.ResponseInfo, issuer uint16) (verdict, bool) {
+	sk, ok := makeSerialKey(info.Serial)
+	if !ok {
+		return verdict{}, false
+	}
+	if info.CertIDHash > math.MaxUint8 {
+		return verdict{}, false
+	}
+	return verdict{
+		serial:         sk,
+		thisUpdate:     unix32(info.ThisUpdate),
+		nextUpdate:     unix32(info.NextUpdate),
+		signerNotAfter: unix32(info.SignerNotAfter),
+		issuer:         issuer,
+		hash:           uint8(info.CertIDHash),
+		status:         info.Status,
+		delegated:      info.Delegated,
+	}, true
+}
+
+// fresh applies the checks that depend on the clock, as
+// [ocspstate.Validator.Validate] does with a non-zero Expect.Now:
+// thisUpdate not after now plus skew, nextUpdate after now, a delegated
+// signer's certificate not expired.
+func (v *verdict) fresh(now time.Time, skew time.Duration) ocspstate.Problem {
+	switch {
+	case time.Unix(int64(v.thisUpdate), 0).After(now.Add(skew)):
+		return ocspstate.ProblemFuture
+	case !time.Unix(int64(v.nextUpdate), 0).After(now):
+		return ocspstate.ProblemExpired
+	case v.delegated && now.After(time.Unix(int64(v.signerNotAfter), 0)):
+		return ocspstate.ProblemSigner
+	}
+	return 0
+}
+
+const cacheShards = 64
+
+// validationCache maps the SHA-256 of response bytes to their verdict. It
+// is bounded: a full shard evicts an arbitrary entry (Go's randomised map
+// iteration order makes that a random one) for each insertion. Only
+// successful validations are remembered; bytes that failed are validated
+// again on every request, and logged with rate limiting.
+type validationCache struct {
+	perShard int
+	shards   [cacheShards]cacheShard
+}
+
+type cacheShard struct {
+	mu sync.RWMutex
+	m  map[[32]byte]verdict
+}
+
+func newValidationCache(size int) *validationCache {
+	if size <= 0 {
+		return nil
+	}
+	c := &validationCache{perShard: max(1, (size+cacheShards-1)/cacheShards)}
+	for i := range c.shards {
+		c.shards[i].m = make(map[[32]byte]verdict)
+	}
+	return c
+}
+
+func (c *validationCache) get(sum *[32]byte) (verdict, bool) {
+	if c == nil {
+		return verdict{}, false
+	}
+	s := &c.shards[sum[0]%cacheShards]
+	s.mu.RLock()
+	v, ok := s.m[*sum]
+	s.mu.RUnlock()
+	return v, ok
+}
+
+func (c *validationCache) put(sum *[32]byte, v verdict) {
+	if c == nil {
+		return
+	}
+	s := &c.shards[sum[0]%cacheShards]
+	s.mu.Lock()
+	if _, ok := s.m[*sum]; !ok && len(s.m) >= c.perShard {
+		for k := range s.m {
+			delete(s.m, k)
+			break
+		}
+	}
+	s.m[*sum] = v
+	s.mu.Unlock()
+}
+
+func (c *validationCache) len() int {
+	if c == nil {
+		return 0
+	}
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
+}
