@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/certpipe/precert/internal/tbs"
 	ct "github.com/google/certificate-transparency-go"
 	"github.com/google/certificate-transparency-go/ctutil"
 	cttls "github.com/google/certificate-transparency-go/tls"
@@ -219,7 +220,7 @@ var oidCTEKU = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 4}
 // precertLeaf builds the RFC 6962 §3.2 PreCert leaf for a precertificate
 // issued directly by the certificate whose SubjectPublicKeyInfo is given.
 func precertLeaf(rawTBS, issuerSPKI []byte) (*ct.MerkleTreeLeaf, error) {
-	tbs, err := ctx509.BuildPrecertTBS(rawTBS, nil)
+	entry, err := tbs.Without(rawTBS, OIDPoison)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +231,7 @@ func precertLeaf(rawTBS, issuerSPKI []byte) (*ct.MerkleTreeLeaf, error) {
 			EntryType: ct.PrecertLogEntryType,
 			PrecertEntry: &ct.PreCert{
 				IssuerKeyHash:  sha256.Sum256(issuerSPKI),
-				TBSCertificate: tbs,
+				TBSCertificate: entry,
 			},
 		},
 	}, nil

@@ -3,7 +3,6 @@ package issuance_test
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"testing"
 
 	"github.com/certpipe/precert/internal/perf"
@@ -30,15 +29,20 @@ func BenchmarkIssueParallel(b *testing.B) {
 		raw = float64(b.N) / elapsed.Seconds()
 		b.ReportMetric(raw, "issuances/s")
 	})
-	for _, lint := range []bool{false, true} {
-		b.Run(fmt.Sprintf("pipeline/lint=%v", lint), func(b *testing.B) {
-			e, err := perf.NewIssueEnv(ca, b.TempDir(), lint)
+	for _, c := range []struct {
+		lint     bool
+		inflight int
+	}{{false, 64}, {false, 1024}, {true, 64}, {true, 1024}} {
+		// In flight: issuances running at once. More share more commits
+		// (each issuance makes four, one per durable step).
+		b.Run(fmt.Sprintf("pipeline/lint=%v/inflight=%d", c.lint, c.inflight), func(b *testing.B) {
+			e, err := perf.NewIssueEnv(ca, b.TempDir(), c.lint)
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer e.Close()
 			b.ResetTimer()
-			elapsed, err := e.Issue(context.Background(), b.N, 32*runtime.GOMAXPROCS(0))
+			elapsed, err := e.Issue(context.Background(), b.N, c.inflight)
 			if err != nil {
 				b.Fatal(err)
 			}

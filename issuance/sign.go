@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/certpipe/precert/internal/tbs"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
@@ -199,7 +200,7 @@ func (is *issuer) countSignature(kind string) {
 
 // signTBS signs a TBSCertificate and wraps it into a Certificate.
 func signTBS(tbsDER []byte, alg x509.SignatureAlgorithm, key crypto.Signer) ([]byte, error) {
-	t, err := parseTBS(tbsDER)
+	t, err := tbs.Parse(tbsDER)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +227,7 @@ func signTBS(tbsDER []byte, alg x509.SignatureAlgorithm, key crypto.Signer) ([]b
 	var b cryptobyte.Builder
 	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		b.AddBytes(tbsDER)
-		b.AddBytes(t.sigAlg) // the outer algorithm equals the TBS's
+		b.AddBytes(t.SigAlg) // the outer algorithm equals the TBS's
 		b.AddASN1BitString(sig)
 	})
 	return b.Bytes()

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
+	"github.com/certpipe/precert/internal/tbs"
 	"github.com/certpipe/precert/internal/testpki"
 )
 
@@ -43,12 +44,12 @@ func sctListValue(t *testing.T) []byte {
 	return v
 }
 
-func mutate(t *testing.T, der []byte, fn func(*tbs)) []byte {
+func mutate(t *testing.T, der []byte, fn func(*tbs.TBS)) []byte {
 	t.Helper()
-	x, err := parseTBS(der)
+	x, err := tbs.Parse(der)
 	require.NoError(t, err)
 	fn(x)
-	out, err := x.marshal()
+	out, err := x.Marshal()
 	require.NoError(t, err)
 	return out
 }
@@ -62,11 +63,11 @@ func element(t *testing.T, fn func(*cryptobyte.Builder)) []byte {
 	return v
 }
 
-func rawExt(t *testing.T, oid asn1.ObjectIdentifier, critical bool, value []byte) extension {
+func rawExt(t *testing.T, oid asn1.ObjectIdentifier, critical bool, value []byte) tbs.Extension {
 	t.Helper()
-	raw, err := marshalExtension(oid, critical, value)
+	raw, err := tbs.MarshalExtension(oid, critical, value)
 	require.NoError(t, err)
-	return extension{oid: oid, critical: critical, value: value, raw: raw}
+	return tbs.Extension{OID: oid, Critical: critical, Value: value, Raw: raw}
 }
 
 func TestFinalTBSCorresponds(t *testing.T) {
@@ -77,20 +78,20 @@ func TestFinalTBSCorresponds(t *testing.T) {
 
 	// Removing the SCT list from the final gives the precertificate's TBS
 	// without the poison: what the log signed (RFC 6962 §3.2).
-	f, err := parseTBS(fin)
+	f, err := tbs.Parse(fin)
 	require.NoError(t, err)
-	p, err := parseTBS(pre.RawTBSCertificate)
+	p, err := tbs.Parse(pre.RawTBSCertificate)
 	require.NoError(t, err)
-	require.Len(t, f.exts, len(p.exts))
-	for i := range p.exts {
-		if p.exts[i].oid.Equal(OIDPoison) {
-			require.True(t, f.exts[i].oid.Equal(OIDSCTList), "the SCT list takes the poison's place")
+	require.Len(t, f.Exts, len(p.Exts))
+	for i := range p.Exts {
+		if p.Exts[i].OID.Equal(OIDPoison) {
+			require.True(t, f.Exts[i].OID.Equal(OIDSCTList), "the SCT list takes the poison's place")
 			continue
 		}
-		require.Equal(t, p.exts[i].raw, f.exts[i].raw)
+		require.Equal(t, p.Exts[i].Raw, f.Exts[i].Raw)
 	}
 	// Round trip of the parser.
-	again, err := p.marshal()
+	again, err := p.Marshal()
 	require.NoError(t, err)
 	require.Equal(t, pre.RawTBSCertificate, again)
 }
@@ -104,8 +105,8 @@ func TestCorrespondRejects(t *testing.T) {
 	require.NoError(t, err)
 	otherSPKI, err := x509.MarshalPKIXPublicKey(otherKey.Public())
 	require.NoError(t, err)
-	extIndex := func(x *tbs, oid asn1.ObjectIdentifier) int {
-		at := x.find(oid)
+	extIndex := func(x *tbs.TBS, oid asn1.ObjectIdentifier) int {
+		at := x.Find(oid)
 		require.Len(t, at, 1, "extension %v", oid)
 		return at[0]
 	}
@@ -118,54 +119,54 @@ func TestCorrespondRejects(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		field string
-		fin   func(*tbs)
-		pre   func(*tbs) // mutates the precertificate instead, when set
+		fin   func(*tbs.TBS)
+		pre   func(*tbs.TBS) // mutates the precertificate instead, when set
 	}{
-		{"version", "version", func(x *tbs) {
-			x.version = element(t, func(b *cryptobyte.Builder) {
+		{"version", "version", func(x *tbs.TBS) {
+			x.Version = element(t, func(b *cryptobyte.Builder) {
 				b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) { b.AddASN1Int64(1) })
 			})
 		}, nil},
-		{"serial", "serialNumber", func(x *tbs) {
-			x.serial = element(t, func(b *cryptobyte.Builder) { b.AddASN1BigInt(big.NewInt(0x1234568)) })
+		{"serial", "serialNumber", func(x *tbs.TBS) {
+			x.Serial = element(t, func(b *cryptobyte.Builder) { b.AddASN1BigInt(big.NewInt(0x1234568)) })
 		}, nil},
-		{"signature algorithm", "signature algorithm", func(x *tbs) {
-			x.sigAlg = element(t, func(b *cryptobyte.Builder) {
+		{"signature algorithm", "signature algorithm", func(x *tbs.TBS) {
+			x.SigAlg = element(t, func(b *cryptobyte.Builder) {
 				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 					b.AddASN1ObjectIdentifier(asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 3}) // ecdsa-with-SHA384
 				})
 			})
 		}, nil},
-		{"issuer", "issuer", func(x *tbs) { x.issuer = other.Intermediate.RawSubject }, nil},
-		{"validity", "validity", func(x *tbs) {
-			x.validity = element(t, func(b *cryptobyte.Builder) {
+		{"issuer", "issuer", func(x *tbs.TBS) { x.Issuer = other.Intermediate.RawSubject }, nil},
+		{"validity", "validity", func(x *tbs.TBS) {
+			x.Validity = element(t, func(b *cryptobyte.Builder) {
 				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 					b.AddASN1UTCTime(pre.NotBefore.Add(time.Second))
 					b.AddASN1UTCTime(pre.NotAfter)
 				})
 			})
 		}, nil},
-		{"subject", "subject", func(x *tbs) { x.subject = other.Intermediate.RawSubject }, nil},
-		{"public key", "subjectPublicKeyInfo", func(x *tbs) { x.spki = otherSPKI }, nil},
-		{"issuerUniqueID", "issuerUniqueID", func(x *tbs) { x.issuerUID = []byte{0x81, 0x02, 0x00, 0x01} }, nil},
-		{"subjectUniqueID", "subjectUniqueID", func(x *tbs) { x.subjectUID = []byte{0x82, 0x02, 0x00, 0x01} }, nil},
-		{"SAN changed", "extension 2.5.29.17", func(x *tbs) {
+		{"subject", "subject", func(x *tbs.TBS) { x.Subject = other.Intermediate.RawSubject }, nil},
+		{"public key", "subjectPublicKeyInfo", func(x *tbs.TBS) { x.SPKI = otherSPKI }, nil},
+		{"issuerUniqueID", "issuerUniqueID", func(x *tbs.TBS) { x.IssuerUID = []byte{0x81, 0x02, 0x00, 0x01} }, nil},
+		{"subjectUniqueID", "subjectUniqueID", func(x *tbs.TBS) { x.SubjectUID = []byte{0x82, 0x02, 0x00, 0x01} }, nil},
+		{"SAN changed", "extension 2.5.29.17", func(x *tbs.TBS) {
 			i := extIndex(x, oidSAN)
-			v := append([]byte(nil), x.exts[i].value...)
+			v := append([]byte(nil), x.Exts[i].Value...)
 			v[len(v)-1] ^= 1
-			x.exts[i] = rawExt(t, oidSAN, x.exts[i].critical, v)
+			x.Exts[i] = rawExt(t, oidSAN, x.Exts[i].Critical, v)
 		}, nil},
-		{"key usage criticality", "extension 2.5.29.15", func(x *tbs) {
+		{"key usage criticality", "extension 2.5.29.15", func(x *tbs.TBS) {
 			i := extIndex(x, oidKU)
-			x.exts[i] = rawExt(t, oidKU, !x.exts[i].critical, x.exts[i].value)
+			x.Exts[i] = rawExt(t, oidKU, !x.Exts[i].Critical, x.Exts[i].Value)
 		}, nil},
-		{"EKU removed", "extension", func(x *tbs) {
+		{"EKU removed", "extension", func(x *tbs.TBS) {
 			i := extIndex(x, oidEKU)
-			x.exts = append(x.exts[:i], x.exts[i+1:]...)
+			x.Exts = append(x.Exts[:i], x.Exts[i+1:]...)
 		}, nil},
-		{"policies changed", "extension 2.5.29.32", func(x *tbs) {
+		{"policies changed", "extension 2.5.29.32", func(x *tbs.TBS) {
 			i := extIndex(x, oidPolicies)
-			x.exts[i] = rawExt(t, oidPolicies, false, element(t, func(b *cryptobyte.Builder) {
+			x.Exts[i] = rawExt(t, oidPolicies, false, element(t, func(b *cryptobyte.Builder) {
 				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 						b.AddASN1ObjectIdentifier(asn1.ObjectIdentifier{2, 23, 140, 1, 2, 2})
@@ -173,48 +174,48 @@ func TestCorrespondRejects(t *testing.T) {
 				})
 			}))
 		}, nil},
-		{"AKI changed", "extension 2.5.29.35", func(x *tbs) {
+		{"AKI changed", "extension 2.5.29.35", func(x *tbs.TBS) {
 			i := extIndex(x, oidAKI)
-			v := append([]byte(nil), x.exts[i].value...)
+			v := append([]byte(nil), x.Exts[i].Value...)
 			v[len(v)-1] ^= 0xff
-			x.exts[i] = rawExt(t, oidAKI, false, v)
+			x.Exts[i] = rawExt(t, oidAKI, false, v)
 		}, nil},
-		{"extension added", "extension", func(x *tbs) {
-			x.exts = append(x.exts, rawExt(t, asn1.ObjectIdentifier{1, 2, 3, 4}, false, []byte{5, 0}))
+		{"extension added", "extension", func(x *tbs.TBS) {
+			x.Exts = append(x.Exts, rawExt(t, asn1.ObjectIdentifier{1, 2, 3, 4}, false, []byte{5, 0}))
 		}, nil},
-		{"extensions reordered", "extension", func(x *tbs) {
-			x.exts[0], x.exts[1] = x.exts[1], x.exts[0]
+		{"extensions reordered", "extension", func(x *tbs.TBS) {
+			x.Exts[0], x.Exts[1] = x.Exts[1], x.Exts[0]
 		}, nil},
-		{"poison left in final", "extension " + OIDPoison.String(), func(x *tbs) {
-			x.exts = append(x.exts, rawExt(t, OIDPoison, true, poisonValue))
+		{"poison left in final", "extension " + OIDPoison.String(), func(x *tbs.TBS) {
+			x.Exts = append(x.Exts, rawExt(t, OIDPoison, true, poisonValue))
 		}, nil},
-		{"no SCT list", "extension " + OIDSCTList.String(), func(x *tbs) {
+		{"no SCT list", "extension " + OIDSCTList.String(), func(x *tbs.TBS) {
 			i := extIndex(x, OIDSCTList)
-			x.exts = append(x.exts[:i], x.exts[i+1:]...)
+			x.Exts = append(x.Exts[:i], x.Exts[i+1:]...)
 		}, nil},
-		{"two SCT lists", "extension " + OIDSCTList.String(), func(x *tbs) {
-			x.exts = append(x.exts, x.exts[extIndex(x, OIDSCTList)])
+		{"two SCT lists", "extension " + OIDSCTList.String(), func(x *tbs.TBS) {
+			x.Exts = append(x.Exts, x.Exts[extIndex(x, OIDSCTList)])
 		}, nil},
-		{"critical SCT list", "extension " + OIDSCTList.String(), func(x *tbs) {
+		{"critical SCT list", "extension " + OIDSCTList.String(), func(x *tbs.TBS) {
 			i := extIndex(x, OIDSCTList)
-			x.exts[i] = rawExt(t, OIDSCTList, true, x.exts[i].value)
+			x.Exts[i] = rawExt(t, OIDSCTList, true, x.Exts[i].Value)
 		}, nil},
-		{"precert without poison", "extension " + OIDPoison.String(), nil, func(x *tbs) {
+		{"precert without poison", "extension " + OIDPoison.String(), nil, func(x *tbs.TBS) {
 			i := extIndex(x, OIDPoison)
-			x.exts = append(x.exts[:i], x.exts[i+1:]...)
+			x.Exts = append(x.Exts[:i], x.Exts[i+1:]...)
 		}},
-		{"non-critical poison", "extension " + OIDPoison.String(), nil, func(x *tbs) {
+		{"non-critical poison", "extension " + OIDPoison.String(), nil, func(x *tbs.TBS) {
 			i := extIndex(x, OIDPoison)
-			x.exts[i] = rawExt(t, OIDPoison, false, poisonValue)
+			x.Exts[i] = rawExt(t, OIDPoison, false, poisonValue)
 		}},
-		{"poison not NULL", "extension " + OIDPoison.String(), nil, func(x *tbs) {
+		{"poison not NULL", "extension " + OIDPoison.String(), nil, func(x *tbs.TBS) {
 			i := extIndex(x, OIDPoison)
-			x.exts[i] = rawExt(t, OIDPoison, true, []byte{0x04, 0x00})
+			x.Exts[i] = rawExt(t, OIDPoison, true, []byte{0x04, 0x00})
 		}},
-		{"precert with SCT list", "extension " + OIDSCTList.String(), nil, func(x *tbs) {
-			x.exts = append(x.exts, rawExt(t, OIDSCTList, false, sctListValue(t)))
+		{"precert with SCT list", "extension " + OIDSCTList.String(), nil, func(x *tbs.TBS) {
+			x.Exts = append(x.Exts, rawExt(t, OIDSCTList, false, sctListValue(t)))
 		}},
-		{"garbage final", "final certificate", func(x *tbs) { x.serial = []byte{0xff} }, nil},
+		{"garbage final", "final certificate", func(x *tbs.TBS) { x.Serial = []byte{0xff} }, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			preDER, finDER := pre.RawTBSCertificate, good
@@ -262,16 +263,16 @@ func FuzzCorrespond(f *testing.F) {
 		if err := Correspond(pre.RawTBSCertificate, finDER); err == nil {
 			// Whatever was accepted must be exactly the precertificate
 			// with the poison replaced by some SCT list.
-			x, err := parseTBS(finDER)
+			x, err := tbs.Parse(finDER)
 			if err != nil {
 				t.Fatal("accepted an unparseable TBS")
 			}
-			i := x.find(OIDSCTList)
-			again, err := finalTBS(pre.RawTBSCertificate, x.exts[i[0]].value)
+			i := x.Find(OIDSCTList)
+			again, err := finalTBS(pre.RawTBSCertificate, x.Exts[i[0]].Value)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if y, _ := parseTBS(again); len(y.exts) != len(x.exts) {
+			if y, _ := tbs.Parse(again); len(y.Exts) != len(x.Exts) {
 				t.Fatal("accepted a different extension set")
 			}
 		}

@@ -21,7 +21,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/binary"
+	"encoding/asn1"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,8 +39,11 @@ import (
 
 	ct "github.com/google/certificate-transparency-go"
 	cttls "github.com/google/certificate-transparency-go/tls"
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/certpipe/precert/ctsubmit"
+	"github.com/certpipe/precert/internal/tbs"
 )
 
 // Mode is how a Log answers submissions.
@@ -563,44 +566,77 @@ func hostLabel(name string) string {
 	return s
 }
 
-// leaves caches certificate-transparency-go's Merkle leaf (minus its
-// timestamp) by the submitted chain: several logs in one process receive
-// the same chain, and its parser is slow. The leaf stays ct-go's own, so
-// the log remains an independent check of ctsubmit's.
-var leaves sync.Map // sha256(entry type ‖ chain) → ct.MerkleTreeLeaf
-
+// leafFor builds the Merkle tree leaf for a submitted chain. For the usual
+// precertificate chain (the issuer signed it directly) it removes the
+// poison itself, which is much cheaper than certificate-transparency-go's
+// reflection-based parser; for X.509 entries and chains through a
+// precertificate signing certificate it uses certificate-transparency-go.
 func leafFor(raw []ct.ASN1Cert, etype ct.LogEntryType, ts uint64) (*ct.MerkleTreeLeaf, error) {
-	h := sha256.New()
-	h.Write([]byte{byte(etype)})
-	for _, c := range raw {
-		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(c.Data))))
-		h.Write(c.Data)
+	if etype == ct.PrecertLogEntryType && len(raw) >= 2 {
+		leafTBS, err := certTBS(raw[0].Data)
+		if err != nil {
+			return nil, err
+		}
+		issuerTBS, err := certTBS(raw[1].Data)
+		if err != nil {
+			return nil, err
+		}
+		it, err := tbs.Parse(issuerTBS)
+		if err != nil {
+			return nil, err
+		}
+		if !hasPrecertSigningEKU(it) {
+			entry, err := tbs.Without(leafTBS, ctsubmit.OIDPoison)
+			if err != nil {
+				return nil, err
+			}
+			return &ct.MerkleTreeLeaf{
+				Version:  ct.V1,
+				LeafType: ct.TimestampedEntryLeafType,
+				TimestampedEntry: &ct.TimestampedEntry{
+					Timestamp: ts,
+					EntryType: ct.PrecertLogEntryType,
+					PrecertEntry: &ct.PreCert{
+						IssuerKeyHash:  sha256.Sum256(it.SPKI),
+						TBSCertificate: entry,
+					},
+				},
+			}, nil
+		}
 	}
-	var k [32]byte
-	h.Sum(k[:0])
-	if v, ok := leaves.Load(k); ok {
-		leaf := v.(ct.MerkleTreeLeaf)
-		leaf.TimestampedEntry = cloneEntry(leaf.TimestampedEntry, ts)
-		return &leaf, nil
-	}
-	leaf, err := ct.MerkleTreeLeafFromRawChain(raw, etype, ts)
-	if err != nil {
-		return nil, err
-	}
-	if leafCount.Add(1) > 4096 {
-		leaves.Clear()
-		leafCount.Store(0)
-	}
-	leaves.Store(k, *leaf)
-	return leaf, nil
+	return ct.MerkleTreeLeafFromRawChain(raw, etype, ts)
 }
 
-var leafCount atomic.Int64
+// certTBS returns the TBSCertificate element of a DER certificate.
+func certTBS(der []byte) ([]byte, error) {
+	in := cryptobyte.String(der)
+	var cert, t cryptobyte.String
+	if !in.ReadASN1(&cert, cbasn1.SEQUENCE) || !cert.ReadASN1Element(&t, cbasn1.SEQUENCE) {
+		return nil, errors.New("ctlogtest: certificate does not parse")
+	}
+	return t, nil
+}
 
-// cloneEntry returns a copy of e with timestamp ts (the cached leaf is
-// shared; its entry is a pointer).
-func cloneEntry(e *ct.TimestampedEntry, ts uint64) *ct.TimestampedEntry {
-	c := *e
-	c.Timestamp = ts
-	return &c
+var oidEKU = asn1.ObjectIdentifier{2, 5, 29, 37}
+
+// hasPrecertSigningEKU reports whether an issuer is an RFC 6962
+// precertificate signing certificate (its EKU holds 1.3.6.1.4.1.11129.2.4.4).
+func hasPrecertSigningEKU(t *tbs.TBS) bool {
+	for _, i := range t.Find(oidEKU) {
+		var seq cryptobyte.String
+		v := cryptobyte.String(t.Exts[i].Value)
+		if !v.ReadASN1(&seq, cbasn1.SEQUENCE) {
+			return false
+		}
+		for !seq.Empty() {
+			var oid asn1.ObjectIdentifier
+			if !seq.ReadASN1ObjectIdentifier(&oid) {
+				return false
+			}
+			if oid.Equal(asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 4}) {
+				return true
+			}
+		}
+	}
+	return false
 }
