@@ -161,7 +161,6 @@ func MarshalExtension(oid asn1.ObjectIdentifier, critical bool, value []byte) ([
 	return b.Bytes()
 }
 
-
 // Without returns the DER of tbsDER with every extension of oid removed
 // (and the extensions field dropped if none remain).
 func Without(tbsDER []byte, oid asn1.ObjectIdentifier) ([]byte, error) {
