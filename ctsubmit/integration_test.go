@@ -18,7 +18,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/certpipe/precert/ctsubmit"
 	"github.com/certpipe/precert/internal/integration"
+	"github.com/certpipe/precert/internal/testio"
 )
 
 const ctTestSrvInstall = "install it with: go install github.com/letsencrypt/boulder/test/ct-test-srv@v0.20260921.0"
@@ -95,7 +95,7 @@ func startCTTestSrv(t *testing.T, n int) *ctTestSrv {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(cfgPath, data, 0o600))
 
-	var out syncBuffer
+	var out testio.Buffer
 	cmd := exec.Command(bin, "-config", cfgPath)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(t, cmd.Start())
@@ -169,23 +169,6 @@ func (s *ctTestSrv) get(t *testing.T, i int, path string) string {
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return string(b)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // TestCTTestSrv submits to Let's Encrypt's ct-test-srv: its SCTs verify

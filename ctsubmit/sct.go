@@ -206,7 +206,7 @@ func parsePrecertChain(chain [][]byte) (*precertChain, error) {
 		// The common case, without parsing every certificate again with
 		// certificate-transparency-go's slower parser: the same leaf as
 		// MerkleTreeLeafFromRawChain builds (a test checks it).
-		leaf, err = precertLeaf(cert.RawTBSCertificate, issuer.RawSubjectPublicKeyInfo)
+		leaf, err = PrecertLeaf(cert.RawTBSCertificate, issuer.RawSubjectPublicKeyInfo)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("building the precertificate leaf: %w", err)
@@ -219,7 +219,13 @@ var oidCTEKU = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 4}
 
 // precertLeaf builds the RFC 6962 §3.2 PreCert leaf for a precertificate
 // issued directly by the certificate whose SubjectPublicKeyInfo is given.
-func precertLeaf(rawTBS, issuerSPKI []byte) (*ct.MerkleTreeLeaf, error) {
+// PrecertLeaf returns the Merkle tree leaf a CT log signs for a
+// precertificate its CA signed directly (RFC 6962 §3.2): the
+// precertificate's TBS without the poison extension, and the SHA-256 of the
+// issuer's subjectPublicKeyInfo, with a zero timestamp. For a chain through
+// a precertificate signing certificate, use certificate-transparency-go's
+// MerkleTreeLeafFromRawChain.
+func PrecertLeaf(rawTBS, issuerSPKI []byte) (*ct.MerkleTreeLeaf, error) {
 	entry, err := tbs.Without(rawTBS, OIDPoison)
 	if err != nil {
 		return nil, err

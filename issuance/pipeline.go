@@ -197,64 +197,57 @@ func (p *Pipeline) issue(ctx context.Context, req *Request) (*Result, error) {
 	defer stop()
 
 	// Step 2: lint. Failure abandons the reservation: nothing was signed.
-	t0 := p.cfg.Now()
-	tok, err := p.is.preparePrecert(tmpl, lintCert)
-	p.metrics.step(StepLint, p.cfg.Now().Sub(t0))
-	if err != nil {
-		p.abandon(ctx, serial)
-		return nil, stepErr(serial, StepLint, err)
-	}
-	if err := p.fault(work, AfterLint, serial); err != nil {
-		return nil, stepErr(serial, StepLint, err)
+	var tok *precertToken
+	if err := p.step(work, serial, StepLint, AfterLint, func() (err error) {
+		tok, err = p.is.preparePrecert(tmpl, lintCert)
+		if err != nil {
+			p.abandon(ctx, serial)
+		}
+		return err
+	}); err != nil {
+		return nil, err
 	}
 
 	// Step 3: the real signature. Nothing public exists until step 5
 	// commits: a crash between here and there leaves Reserved, which
 	// recovery abandons — the signed precertificate never left memory.
-	t0 = p.cfg.Now()
-	precert, err := p.is.signPrecert(tok)
-	p.metrics.step(StepSignPrecert, p.cfg.Now().Sub(t0))
-	if err != nil {
-		return nil, stepErr(serial, StepSignPrecert, err)
-	}
-	if err := p.fault(work, AfterSignPrecert, serial); err != nil {
-		return nil, stepErr(serial, StepSignPrecert, err)
+	var precert *x509.Certificate
+	if err := p.step(work, serial, StepSignPrecert, AfterSignPrecert, func() (err error) {
+		precert, err = p.is.signPrecert(tok)
+		return err
+	}); err != nil {
+		return nil, err
 	}
 
 	// Step 4: the initial good response.
-	t0 = p.cfg.Now()
-	resp, err := p.cfg.Responses.Sign(serial, ocspstate.Good, time.Time{}, 0)
-	p.metrics.step(StepSignOCSP, p.cfg.Now().Sub(t0))
-	if err != nil {
-		return nil, stepErr(serial, StepSignOCSP, err)
-	}
-	if err := p.fault(work, AfterSignOCSP, serial); err != nil {
-		return nil, stepErr(serial, StepSignOCSP, err)
+	var resp *ocspstate.Response
+	if err := p.step(work, serial, StepSignOCSP, AfterSignOCSP, func() (err error) {
+		resp, err = p.cfg.Responses.Sign(serial, ocspstate.Good, time.Time{}, 0)
+		return err
+	}); err != nil {
+		return nil, err
 	}
 
 	// Step 5: precertificate, OCSPEnabled and the response, one
 	// transaction. From this commit on, OCSP answers for the serial (I2).
-	t0 = p.cfg.Now()
-	rec, err = p.cfg.Store.Update(work, p.issuer, serial, func(r *ocspstate.Record) error {
-		if err := p.owns(r, ocspstate.Reserved); err != nil {
-			return err
-		}
-		r.State = ocspstate.Precert
-		r.PrecertDER = precert.Raw
-		r.OCSP.Enabled = true
-		r.OCSP.Status = ocspstate.Good
-		r.SetResponse(resp)
-		return nil
-	})
-	p.metrics.step(StepCommitPrecert, p.cfg.Now().Sub(t0))
-	if err != nil {
-		return nil, stepErr(serial, StepCommitPrecert, err)
-	}
-	// Crash here: Precert durable with a good response, never submitted.
-	// Recovery resumes it after the lease expires: submits the same
-	// precertificate and finishes.
-	if err := p.fault(work, AfterCommitPrecert, serial); err != nil {
-		return nil, stepErr(serial, StepCommitPrecert, err)
+	// Crash after it: Precert durable with a good response, never
+	// submitted. Recovery resumes it after the lease expires: submits the
+	// same precertificate and finishes.
+	if err := p.step(work, serial, StepCommitPrecert, AfterCommitPrecert, func() (err error) {
+		rec, err = p.cfg.Store.Update(work, p.issuer, serial, func(r *ocspstate.Record) error {
+			if err := p.owns(r, ocspstate.Reserved); err != nil {
+				return err
+			}
+			r.State = ocspstate.Precert
+			r.PrecertDER = precert.Raw
+			r.OCSP.Enabled = true
+			r.OCSP.Status = ocspstate.Good
+			r.SetResponse(resp)
+			return nil
+		})
+		return err
+	}); err != nil {
+		return nil, err
 	}
 	return p.finish(ctx, work, rec, precert)
 }
@@ -270,32 +263,7 @@ func (p *Pipeline) finish(ctx, work context.Context, rec *ocspstate.Record, prec
 		scts, ctErr := p.cfg.CT.Submit(work, chain, precert.NotAfter)
 		p.metrics.step(StepCT, p.cfg.Now().Sub(t0))
 		if ctErr != nil {
-			if ctx.Err() != nil || work.Err() != nil {
-				// The caller gave up or the lease was lost: not a CT
-				// verdict. Leave Precert for recovery, releasing the
-				// lease so it need not wait.
-				p.release(ctx, serial)
-				cause := ctx.Err()
-				if cause == nil {
-					cause = context.Cause(work)
-				}
-				return nil, stepErr(serial, StepCT, fmt.Errorf("%w (CT: %v)", cause, ctErr))
-			}
-			commitCtx, cancel := p.commitCtx(ctx)
-			_, err := p.cfg.Store.Update(commitCtx, p.issuer, serial, func(r *ocspstate.Record) error {
-				if err := p.owns(r, ocspstate.Precert); err != nil {
-					return err
-				}
-				r.State = ocspstate.CTFailed
-				r.Lease = ocspstate.Lease{}
-				return nil
-			})
-			cancel()
-			if err != nil {
-				return nil, stepErr(serial, StepCT, fmt.Errorf("%w; recording CTFailed: %w", ctErr, err))
-			}
-			p.log.Warn("CT policy not satisfied; precertificate kept with OCSP good", "serial", ocspstate.SerialHex(serial), "err", ctErr)
-			return nil, stepErr(serial, StepCT, fmt.Errorf("%w: %w", ErrCTFailed, ctErr))
+			return nil, p.ctFailed(ctx, work, serial, ctErr)
 		}
 		raws := make([][]byte, len(scts))
 		for i, s := range scts {
@@ -306,26 +274,23 @@ func (p *Pipeline) finish(ctx, work context.Context, rec *ocspstate.Record, prec
 		if err := p.fault(work, AfterCT, serial); err != nil {
 			return nil, stepErr(serial, StepCT, err)
 		}
-		commitCtx, cancel := p.commitCtx(ctx)
-		t0 = p.cfg.Now()
-		var err error
-		rec, err = p.cfg.Store.Update(commitCtx, p.issuer, serial, func(r *ocspstate.Record) error {
-			if err := p.owns(r, ocspstate.Precert); err != nil {
-				return err
-			}
-			r.State = ocspstate.SCTs
-			r.SCTs = raws
-			return nil
-		})
-		cancel()
-		p.metrics.step(StepCommitSCTs, p.cfg.Now().Sub(t0))
-		if err != nil {
-			return nil, stepErr(serial, StepCommitSCTs, err)
-		}
-		// Crash here: SCTs durable; recovery builds the final certificate
-		// from them without paying CT again.
-		if err := p.fault(work, AfterCommitSCTs, serial); err != nil {
-			return nil, stepErr(serial, StepCommitSCTs, err)
+		// Crash after this commit: SCTs durable; recovery builds the final
+		// certificate from them without paying CT again.
+		if err := p.step(work, serial, StepCommitSCTs, AfterCommitSCTs, func() error {
+			commitCtx, cancel := p.commitCtx(ctx)
+			defer cancel()
+			var err error
+			rec, err = p.cfg.Store.Update(commitCtx, p.issuer, serial, func(r *ocspstate.Record) error {
+				if err := p.owns(r, ocspstate.Precert); err != nil {
+					return err
+				}
+				r.State = ocspstate.SCTs
+				r.SCTs = raws
+				return nil
+			})
+			return err
+		}); err != nil {
+			return nil, err
 		}
 	}
 	if rec.State != ocspstate.SCTs {
@@ -333,53 +298,92 @@ func (p *Pipeline) finish(ctx, work context.Context, rec *ocspstate.Record, prec
 	}
 
 	// Step 7: the final certificate, from the precertificate and the SCTs.
-	t0 := p.cfg.Now()
-	ext, err := ctsubmit.SCTListExtension(rec.SCTs)
-	if err != nil {
-		return nil, stepErr(serial, StepBuildFinal, err)
+	var tok *finalToken
+	if err := p.step(work, serial, StepBuildFinal, "", func() error {
+		ext, err := ctsubmit.SCTListExtension(rec.SCTs)
+		if err == nil {
+			tok, err = p.is.prepareFinal(precert, ext.Value)
+		}
+		return err
+	}); err != nil {
+		return nil, err
 	}
-	tok, err := p.is.prepareFinal(precert, ext.Value)
-	p.metrics.step(StepBuildFinal, p.cfg.Now().Sub(t0))
-	if err != nil {
-		return nil, stepErr(serial, StepBuildFinal, err)
-	}
-	t0 = p.cfg.Now()
-	final, err := p.is.signFinal(tok)
-	p.metrics.step(StepSignFinal, p.cfg.Now().Sub(t0))
-	if err != nil {
-		return nil, stepErr(serial, StepSignFinal, err)
-	}
-	// Crash here: the final certificate never left memory; recovery signs
-	// it again from the same precertificate and SCTs.
-	if err := p.fault(work, AfterSignFinal, serial); err != nil {
-		return nil, stepErr(serial, StepSignFinal, err)
+	// Crash after signing: the final certificate never left memory;
+	// recovery signs it again from the same precertificate and SCTs.
+	var final *x509.Certificate
+	if err := p.step(work, serial, StepSignFinal, AfterSignFinal, func() (err error) {
+		final, err = p.is.signFinal(tok)
+		return err
+	}); err != nil {
+		return nil, err
 	}
 
 	// Step 8: commit, then return. At most one final certificate is ever
-	// committed per serial: the closure refuses anything but SCTs.
-	commitCtx, cancel := p.commitCtx(ctx)
-	t0 = p.cfg.Now()
-	rec, err = p.cfg.Store.Update(commitCtx, p.issuer, serial, func(r *ocspstate.Record) error {
-		if err := p.owns(r, ocspstate.SCTs); err != nil {
-			return err
-		}
-		r.State = ocspstate.Issued
-		r.FinalDER = final.Raw
-		r.Lease = ocspstate.Lease{}
-		return nil
-	})
-	cancel()
-	p.metrics.step(StepCommitFinal, p.cfg.Now().Sub(t0))
-	if err != nil {
-		return nil, stepErr(serial, StepCommitFinal, err)
-	}
-	// Crash here: Issued and durable, but the caller never heard. The
-	// certificate is in the store for the caller to fetch by serial.
-	if err := p.fault(work, AfterCommitFinal, serial); err != nil {
-		return nil, stepErr(serial, StepCommitFinal, err)
+	// committed per serial: the closure refuses anything but SCTs. Crash
+	// after this commit: Issued and durable, but the caller never heard;
+	// the certificate is in the store for the caller to fetch by serial.
+	if err := p.step(work, serial, StepCommitFinal, AfterCommitFinal, func() error {
+		commitCtx, cancel := p.commitCtx(ctx)
+		defer cancel()
+		var err error
+		rec, err = p.cfg.Store.Update(commitCtx, p.issuer, serial, func(r *ocspstate.Record) error {
+			if err := p.owns(r, ocspstate.SCTs); err != nil {
+				return err
+			}
+			r.State = ocspstate.Issued
+			r.FinalDER = final.Raw
+			r.Lease = ocspstate.Lease{}
+			return nil
+		})
+		return err
+	}); err != nil {
+		return nil, err
 	}
 	p.log.Info("issued", "serial", ocspstate.SerialHex(serial), "scts", len(rec.SCTs))
 	return &Result{Serial: serial, State: ocspstate.Issued, Precert: precert, SCTs: rec.SCTs, Final: final, Moved: true}, nil
+}
+
+// step runs one step of the pipeline: it times fn under the step's name,
+// wraps its error with the serial and the step, and then calls the fault
+// injector at point (none if empty), whose error is the step's too.
+func (p *Pipeline) step(ctx context.Context, serial *big.Int, name Step, point FaultPoint, fn func() error) error {
+	t0 := p.cfg.Now()
+	err := fn()
+	p.metrics.step(name, p.cfg.Now().Sub(t0))
+	if err == nil && point != "" {
+		err = p.fault(ctx, point, serial)
+	}
+	return stepErr(serial, name, err)
+}
+
+// ctFailed handles a CT submission that returned no SCTs. If the caller
+// gave up or the lease was lost, that is no CT verdict: the record stays in
+// Precert, its lease released, for recovery. Otherwise the record becomes
+// CTFailed — OCSP enabled and good — and the error matches ErrCTFailed.
+func (p *Pipeline) ctFailed(ctx, work context.Context, serial *big.Int, ctErr error) error {
+	if ctx.Err() != nil || work.Err() != nil {
+		p.release(ctx, serial)
+		cause := ctx.Err()
+		if cause == nil {
+			cause = context.Cause(work)
+		}
+		return stepErr(serial, StepCT, fmt.Errorf("%w (CT: %v)", cause, ctErr))
+	}
+	commitCtx, cancel := p.commitCtx(ctx)
+	defer cancel()
+	_, err := p.cfg.Store.Update(commitCtx, p.issuer, serial, func(r *ocspstate.Record) error {
+		if err := p.owns(r, ocspstate.Precert); err != nil {
+			return err
+		}
+		r.State = ocspstate.CTFailed
+		r.Lease = ocspstate.Lease{}
+		return nil
+	})
+	if err != nil {
+		return stepErr(serial, StepCT, fmt.Errorf("%w; recording CTFailed: %w", ctErr, err))
+	}
+	p.log.Warn("CT policy not satisfied; precertificate kept with OCSP good", "serial", ocspstate.SerialHex(serial), "err", ctErr)
+	return stepErr(serial, StepCT, fmt.Errorf("%w: %w", ErrCTFailed, ctErr))
 }
 
 // Resume continues the record (issuer, serial) from whatever durable state

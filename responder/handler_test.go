@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certpipe/precert/internal/testio"
 	"github.com/certpipe/precert/internal/testpki"
 	"github.com/certpipe/precert/ocspstate"
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,34 +69,17 @@ type unitEnv struct {
 	signer *ocspstate.ResponseSigner
 	src    *fakeSource
 	reg    *prometheus.Registry
-	logs   *syncBuffer
+	logs   *testio.Buffer
 	h      *Handler
 
 	mu  sync.Mutex
 	now time.Time
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func newUnitEnv(t testing.TB, opts Options) *unitEnv {
 	t.Helper()
 	e := &unitEnv{ca: testpki.Shared(t, testpki.ECDSAP256), src: &fakeSource{m: map[ocspstate.Key][]byte{}},
-		reg: prometheus.NewRegistry(), logs: &syncBuffer{}, now: time.Now()}
+		reg: prometheus.NewRegistry(), logs: &testio.Buffer{}, now: time.Now()}
 	var err error
 	e.signer, err = ocspstate.NewResponseSigner(ocspstate.SignerConfig{Issuer: e.ca.Intermediate, Key: e.ca.IntermediateKey})
 	require.NoError(t, err)

@@ -19,7 +19,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,6 +33,7 @@ import (
 	"syscall"
 
 	"github.com/certpipe/precert/ctsubmit"
+	"github.com/certpipe/precert/internal/pemfile"
 	"github.com/certpipe/precert/ocspstate"
 )
 
@@ -183,26 +183,11 @@ func loadCerts(flagName, path string) ([]*x509.Certificate, error) {
 
 // parseCerts parses every CERTIFICATE block of data, read from path.
 func parseCerts(flagName, path string, data []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for rest := data; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("--%s %s: a CERTIFICATE does not parse: %v", flagName, path, err)
-		}
-		out = append(out, c)
+	certs, err := pemfile.Certificates(data)
+	if err != nil {
+		return nil, fmt.Errorf("--%s %s: %v", flagName, path, err)
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("--%s %s: no PEM CERTIFICATE block found", flagName, path)
-	}
-	return out, nil
+	return certs, nil
 }
 
 // loadKey reads a PKCS #8, PKCS #1 or SEC 1 private key from a PEM file.
@@ -217,30 +202,11 @@ func loadKey(flagName, path string) (crypto.Signer, error) {
 // parseKey parses the first PEM block of data, read from path, as a
 // private key.
 func parseKey(flagName, path string, data []byte) (crypto.Signer, error) {
-	var err error
-	b, _ := pem.Decode(data)
-	if b == nil {
-		return nil, fmt.Errorf("--%s %s: no PEM block found", flagName, path)
-	}
-	var key any
-	switch b.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(b.Bytes)
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(b.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(b.Bytes)
-	default:
-		return nil, fmt.Errorf("--%s %s: PEM block %q is not a private key", flagName, path, b.Type)
-	}
+	k, err := pemfile.Key(data)
 	if err != nil {
 		return nil, fmt.Errorf("--%s %s: %v", flagName, path, err)
 	}
-	s, ok := key.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("--%s %s: %T cannot sign", flagName, path, key)
-	}
-	return s, nil
+	return k, nil
 }
 
 // openStore opens --db. Read-only opens require the file to exist and do

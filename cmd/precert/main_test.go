@@ -19,6 +19,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/certpipe/precert/internal/integration"
+	"github.com/certpipe/precert/internal/testio"
 	"github.com/certpipe/precert/internal/testpki"
 	"github.com/certpipe/precert/ocspstate"
 )
@@ -44,26 +45,9 @@ type result struct {
 
 func runCLI(t *testing.T, ctx context.Context, args ...string) result {
 	t.Helper()
-	var out, errb syncBuffer
+	var out, errb testio.Buffer
 	code := run(ctx, &cliEnv{stdout: &out, stderr: &errb}, args)
 	return result{code, out.String(), errb.String()}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // demoDir runs a small demo once per test binary and returns its

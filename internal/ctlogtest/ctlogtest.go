@@ -567,10 +567,11 @@ func hostLabel(name string) string {
 }
 
 // leafFor builds the Merkle tree leaf for a submitted chain. For the usual
-// precertificate chain (the issuer signed it directly) it removes the
-// poison itself, which is much cheaper than certificate-transparency-go's
-// reflection-based parser; for X.509 entries and chains through a
-// precertificate signing certificate it uses certificate-transparency-go.
+// precertificate chain (the issuer signed it directly) it uses
+// ctsubmit.PrecertLeaf, much cheaper than certificate-transparency-go's
+// reflection-based parser (TestLeafMatchesCTGo keeps them equal); for X.509
+// entries and chains through a precertificate signing certificate it uses
+// certificate-transparency-go.
 func leafFor(raw []ct.ASN1Cert, etype ct.LogEntryType, ts uint64) (*ct.MerkleTreeLeaf, error) {
 	if etype == ct.PrecertLogEntryType && len(raw) >= 2 {
 		leafTBS, err := certTBS(raw[0].Data)
@@ -586,22 +587,12 @@ func leafFor(raw []ct.ASN1Cert, etype ct.LogEntryType, ts uint64) (*ct.MerkleTre
 			return nil, err
 		}
 		if !hasPrecertSigningEKU(it) {
-			entry, err := tbs.Without(leafTBS, ctsubmit.OIDPoison)
+			leaf, err := ctsubmit.PrecertLeaf(leafTBS, it.SPKI)
 			if err != nil {
 				return nil, err
 			}
-			return &ct.MerkleTreeLeaf{
-				Version:  ct.V1,
-				LeafType: ct.TimestampedEntryLeafType,
-				TimestampedEntry: &ct.TimestampedEntry{
-					Timestamp: ts,
-					EntryType: ct.PrecertLogEntryType,
-					PrecertEntry: &ct.PreCert{
-						IssuerKeyHash:  sha256.Sum256(it.SPKI),
-						TBSCertificate: entry,
-					},
-				},
-			}, nil
+			leaf.TimestampedEntry.Timestamp = ts
+			return leaf, nil
 		}
 	}
 	return ct.MerkleTreeLeafFromRawChain(raw, etype, ts)

@@ -27,6 +27,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/certpipe/precert/internal/pemfile"
 )
 
 // KeyType selects the algorithm of every key in a hierarchy.
@@ -400,47 +402,24 @@ func ReadCertificates(path string) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("testpki: %s: %w", path, err)
-		}
-		out = append(out, c)
+	certs, err := pemfile.Certificates(data)
+	if err != nil {
+		return nil, fmt.Errorf("testpki: %s: %w", path, err)
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("testpki: %s holds no CERTIFICATE block", path)
-	}
-	return out, nil
+	return certs, nil
 }
 
-// ReadKey reads a PKCS #8 private key from a PEM file.
+// ReadKey reads a private key from a PEM file.
 func ReadKey(path string) (crypto.Signer, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	b, _ := pem.Decode(data)
-	if b == nil {
-		return nil, fmt.Errorf("testpki: %s holds no PEM block", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	k, err := pemfile.Key(data)
 	if err != nil {
 		return nil, fmt.Errorf("testpki: %s: %w", path, err)
 	}
-	s, ok := k.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("testpki: %s: %T is not a signer", path, k)
-	}
-	return s, nil
+	return k, nil
 }
 
 // DomainValidated is OIDDomainValidated as an x509.OID, for
