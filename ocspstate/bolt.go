@@ -245,6 +245,8 @@ func (s *BoltStore) get(key Key, issuer IssuerID, serial *big.Int) (*Record, []b
 	return rec, raw, s.mapErr(err)
 }
 
+func noBlobs(byte) []byte { return nil }
+
 // readRecord decodes the record stored under key, whose hot part is hot.
 func readRecord(tx *bolt.Tx, key Key, hot []byte) (*Record, error) {
 	blobs := tx.Bucket(bucketBlobs)
@@ -476,7 +478,7 @@ func (s *BoltStore) Due(ctx context.Context, now time.Time, limit int) ([]*Recor
 			if v == nil {
 				return fmt.Errorf("%w: due index names a missing record", ErrCorrupt)
 			}
-			r, err := readRecord(tx, Key(k[8:]), v)
+			r, err := decodeRecord(Key(k[8:]), v, noBlobs)
 			if err != nil {
 				return err
 			}

@@ -69,8 +69,11 @@ type Store interface {
 
 	// Due returns up to limit records whose Due time is at or before now,
 	// earliest first, from an index: its cost grows with the number
-	// returned, not with the size of the store. Records committed
-	// concurrently may or may not be included.
+	// returned, not with the size of the store. The records come without
+	// their immutable fields (IntentDER, PrecertDER, SCTs, FinalDER are
+	// nil): what is due is decided, and responses are re-signed, from the
+	// rest; call Get for a whole record. Records committed concurrently may
+	// or may not be included.
 	Due(ctx context.Context, now time.Time, limit int) ([]*Record, error)
 
 	// Response returns the stored OCSP response for (issuer, serial): the

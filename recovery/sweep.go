@@ -230,24 +230,61 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 		rep.Total = time.Since(start)
 		s.m.observe(rep)
 	}()
+	done := func(r *ocspstate.Record, acts []Action, err error) {
+		mu.Lock()
+		for _, a := range acts {
+			rep.Actions[a]++
+		}
+		if err != nil {
+			rep.Actions[ActionFailed]++
+			rep.Errors = append(rep.Errors, RecordError{Issuer: r.Issuer, Serial: r.Serial, Err: err})
+		}
+		mu.Unlock()
+		if err != nil {
+			s.log.Warn("sweep: record failed", "serial", ocspstate.SerialHex(r.Serial), "state", r.State.String(), "err", err)
+		}
+	}
+	// The commits of one batch complete while the next is read and signed.
+	// Until they land, that batch's records are still due, so the next
+	// read asks for twice the batch and skips what was seen.
+	var pending *sync.WaitGroup
+	defer func() {
+		if pending != nil {
+			pending.Wait()
+		}
+	}()
 	for {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
+		limit := s.cfg.BatchSize
+		if pending != nil {
+			limit *= 2
+		}
 		t0 := time.Now()
-		batch, err := s.cfg.Store.Due(ctx, now, s.cfg.BatchSize)
+		batch, err := s.cfg.Store.Due(ctx, now, limit)
 		rep.Find += time.Since(t0)
 		if err != nil {
 			return rep, fmt.Errorf("recovery: reading due records: %w", err)
 		}
 		var todo []*ocspstate.Record
 		for _, r := range batch {
+			if len(todo) == s.cfg.BatchSize {
+				break
+			}
 			if k := r.Key(); !seen[k] {
 				seen[k] = true
 				todo = append(todo, r)
 			}
 		}
 		if len(todo) == 0 {
+			if pending != nil && len(batch) == limit {
+				// Everything read is in flight; let it land, then look
+				// again.
+				pending.Wait()
+				pending = nil
+				continue
+			}
 			break
 		}
 		rep.Due += len(todo)
@@ -257,21 +294,8 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 			}
 		}
 		work := make(chan *ocspstate.Record)
-		var wg, commits sync.WaitGroup
-		done := func(r *ocspstate.Record, acts []Action, err error) {
-			mu.Lock()
-			for _, a := range acts {
-				rep.Actions[a]++
-			}
-			if err != nil {
-				rep.Actions[ActionFailed]++
-				rep.Errors = append(rep.Errors, RecordError{Issuer: r.Issuer, Serial: r.Serial, Err: err})
-			}
-			mu.Unlock()
-			if err != nil {
-				s.log.Warn("sweep: record failed", "serial", ocspstate.SerialHex(r.Serial), "state", r.State.String(), "err", err)
-			}
-		}
+		var wg sync.WaitGroup
+		commits := new(sync.WaitGroup)
 		for w := 0; w < s.cfg.Workers && w < len(todo); w++ {
 			wg.Add(1)
 			go func() {
@@ -301,10 +325,17 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 		}
 		close(work)
 		wg.Wait()
-		commits.Wait()
-		if len(batch) < s.cfg.BatchSize {
+		if pending != nil {
+			pending.Wait()
+		}
+		pending = commits
+		if len(batch) < limit {
 			break
 		}
+	}
+	if pending != nil {
+		pending.Wait()
+		pending = nil
 	}
 	if rep.Due > 0 || len(rep.Errors) > 0 {
 		s.log.Info("sweep", "report", rep.String(), "errors", len(rep.Errors))

@@ -674,6 +674,13 @@ func testDueIndex(t *testing.T, e *env) {
 	due, err := e.store.Due(e.ctx, base.Add(10*time.Minute), 100)
 	require.NoError(t, err)
 	require.Len(t, due, 5)
+	for _, r := range due {
+		require.Nil(t, r.IntentDER, "Due leaves out the immutable fields")
+		full, err := e.store.Get(e.ctx, r.Issuer, r.Serial)
+		require.NoError(t, err)
+		r.IntentDER = full.IntentDER
+		require.True(t, full.Equal(r), "and only them")
+	}
 	for i, r := range due {
 		require.Equal(t, 0, r.Serial.Cmp(want[order[i]]), "position %d", i)
 		if i > 0 {
