@@ -213,7 +213,9 @@ func TestErrorPaths(t *testing.T) {
 		defer s.Close()
 		for _, args := range [][]string{
 			{"audit", "--db", db, "--issuer", issuer},
+			{"inspect", "--db", db},
 			{"sweep", "--db", db, "--issuer", issuer, "--key", key},
+			{"serve", "--db", db, "--issuer", issuer, "--key", key, "--addr", "127.0.0.1:0"},
 		} {
 			r := runCLI(t, context.Background(), args...)
 			require.Equal(t, exitError, r.code)
