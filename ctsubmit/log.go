@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"fmt"
 	"net/url"
 	"strings"
@@ -126,5 +125,3 @@ func (l *Log) check() (*ct.SignatureVerifier, error) {
 func (l *Log) submitURL() string {
 	return strings.TrimRight(l.URL, "/") + ct.AddPreChainPath
 }
-
-func shortID(id [sha256.Size]byte) string { return hex.EncodeToString(id[:8]) }

@@ -30,8 +30,6 @@ type issuer struct {
 	lintCA  *x509.Certificate // cert with the issuer's names and the lint key
 	linter  Linter            // nil when linting is off
 	chain   [][]byte          // issuer chain following the leaf in CT submissions
-	counter func(kind string) // counts real-key signatures (tests, metrics)
-	signed  atomic.Uint64     // real-key signatures made
 }
 
 func newIssuer(cert *x509.Certificate, key crypto.Signer, linter Linter, chain [][]byte) (*issuer, error) {
@@ -128,7 +126,6 @@ func (is *issuer) signPrecert(tok *precertToken) (*x509.Certificate, error) {
 	if tok == nil || !tok.used.CompareAndSwap(false, true) {
 		return nil, errTokenUsed
 	}
-	is.countSignature("precert")
 	der, err := x509.CreateCertificate(rand.Reader, tok.tmpl, is.cert, tok.tmpl.PublicKey, is.key)
 	if err != nil {
 		return nil, fmt.Errorf("signing the precertificate: %w", err)
@@ -176,7 +173,6 @@ func (is *issuer) signFinal(tok *finalToken) (*x509.Certificate, error) {
 	if tok == nil || !tok.used.CompareAndSwap(false, true) {
 		return nil, errTokenUsed
 	}
-	is.countSignature("final")
 	der, err := signTBS(tok.tbs, is.sigAlg, is.key)
 	if err != nil {
 		return nil, fmt.Errorf("signing the final certificate: %w", err)
@@ -189,13 +185,6 @@ func (is *issuer) signFinal(tok *finalToken) (*x509.Certificate, error) {
 		return nil, fmt.Errorf("the final certificate's signature does not verify: %w", err)
 	}
 	return cert, nil
-}
-
-func (is *issuer) countSignature(kind string) {
-	is.signed.Add(1)
-	if is.counter != nil {
-		is.counter(kind)
-	}
 }
 
 // signTBS signs a TBSCertificate and wraps it into a Certificate.

@@ -225,13 +225,11 @@ func (s *BoltStore) Get(ctx context.Context, issuer IssuerID, serial *big.Int) (
 	if err := lookupSerial(issuer, serial); err != nil {
 		return nil, err
 	}
-	r, _, err := s.get(NewKey(issuer, serial), issuer, serial)
-	return r, err
+	return s.get(NewKey(issuer, serial), issuer, serial)
 }
 
-func (s *BoltStore) get(key Key, issuer IssuerID, serial *big.Int) (*Record, []byte, error) {
+func (s *BoltStore) get(key Key, issuer IssuerID, serial *big.Int) (*Record, error) {
 	var rec *Record
-	var raw []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketRecords).Get([]byte(key))
 		if v == nil {
@@ -239,10 +237,9 @@ func (s *BoltStore) get(key Key, issuer IssuerID, serial *big.Int) (*Record, []b
 		}
 		var err error
 		rec, err = readRecord(tx, key, v)
-		raw = v
 		return err
 	})
-	return rec, raw, s.mapErr(err)
+	return rec, s.mapErr(err)
 }
 
 func noBlobs(byte) []byte { return nil }
@@ -284,7 +281,7 @@ func (s *BoltStore) Update(ctx context.Context, issuer IssuerID, serial *big.Int
 	}
 	key := NewKey(issuer, serial)
 	for attempt := 0; attempt < maxOptimistic; attempt++ {
-		old, _, err := s.get(key, issuer, serial)
+		old, err := s.get(key, issuer, serial)
 		if err != nil {
 			return nil, err
 		}

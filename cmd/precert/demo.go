@@ -294,7 +294,6 @@ func refused(serial *big.Int, rate float64) bool {
 // demoCA is the demo's store, issuer and signers, opened from --dir.
 type demoCA struct {
 	env    *cliEnv
-	dir    string
 	store  *ocspstate.BoltStore
 	issuer *x509.Certificate
 	chain  []*x509.Certificate
@@ -316,7 +315,7 @@ func openDemo(env *cliEnv, dir string) (*demoCA, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &demoCA{env: env, dir: dir, issuer: certs[0], chain: certs, key: key, logs: logs}
+	d := &demoCA{env: env, issuer: certs[0], chain: certs, key: key, logs: logs}
 	if d.signer, err = ocspstate.NewResponseSigner(ocspstate.SignerConfig{Issuer: d.issuer, Key: key}); err != nil {
 		return nil, err
 	}

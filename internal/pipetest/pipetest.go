@@ -63,8 +63,6 @@ type Options struct {
 	// LogKeys, if set, are the logs' keys (to keep log IDs across
 	// processes).
 	LogKeys []*ecdsa.PrivateKey
-	// NoStore leaves Store nil, for callers that open it themselves.
-	NoStore bool
 	// CTTimeout bounds each Submit. Zero means 5 seconds; each log gets
 	// at most this too.
 	CTTimeout time.Duration
@@ -104,10 +102,8 @@ func New(t testing.TB, o Options) *Env {
 	}
 	e := &Env{T: t, CA: o.CA, Clock: o.Clock, Path: o.Path, Ctx: context.Background()}
 	e.Key = &CountingSigner{Signer: e.CA.IntermediateKey}
-	if !o.NoStore {
-		e.Store = e.OpenStore()
-		t.Cleanup(func() { e.Store.Close() })
-	}
+	e.Store = e.OpenStore()
+	t.Cleanup(func() { e.Store.Close() })
 	var err error
 	e.Signer, err = ocspstate.NewResponseSigner(ocspstate.SignerConfig{Issuer: e.CA.Intermediate, Key: e.CA.IntermediateKey, Now: e.Clock.Now})
 	require.NoError(t, err)
