@@ -268,14 +268,18 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 			return rep, fmt.Errorf("recovery: reading due records: %w", err)
 		}
 		var todo []*ocspstate.Record
+		leftover := false // unseen records read but not taken this round
 		for _, r := range batch {
+			k := r.Key()
+			if seen[k] {
+				continue
+			}
 			if len(todo) == s.cfg.BatchSize {
+				leftover = true
 				break
 			}
-			if k := r.Key(); !seen[k] {
-				seen[k] = true
-				todo = append(todo, r)
-			}
+			seen[k] = true
+			todo = append(todo, r)
 		}
 		if len(todo) == 0 {
 			if pending != nil && len(batch) == limit {
@@ -329,8 +333,8 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 			pending.Wait()
 		}
 		pending = commits
-		if len(batch) < limit {
-			break
+		if len(batch) < limit && !leftover {
+			break // everything due has been taken
 		}
 	}
 	if pending != nil {

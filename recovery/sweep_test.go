@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"math/big"
 	"sync"
 	"testing"
@@ -333,5 +334,40 @@ func TestHungPipelineIsTakenOver(t *testing.T) {
 	after := e.Record(serial)
 	require.Equal(t, taken.Version, after.Version, "A wrote nothing")
 	require.Equal(t, taken.FinalDER, after.FinalDER)
+	require.Empty(t, audit(t, e))
+}
+
+// TestSweepManyBatches sweeps more due records than a batch holds, so that
+// each batch's commits are still landing while the next is read: every
+// record is refreshed exactly once, and nothing is left due.
+func TestSweepManyBatches(t *testing.T) {
+	e := pipetest.New(t, pipetest.Options{})
+	p := e.Pipeline(func(c *issuance.Config) { c.DisableLint = true })
+	const n = 23
+	for i := 0; i < n; i++ {
+		_, err := p.Issue(e.Ctx, e.Request())
+		require.NoError(t, err)
+	}
+	for _, batch := range []int{1, 4, 7, n} {
+		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) {
+			due, err := e.Store.Due(e.Ctx, time.Unix(1<<40, 0), 1)
+			require.NoError(t, err)
+			e.Clock.Advance(due[0].Due.Sub(e.Clock.Now()) + time.Hour)
+			s, err := recovery.New(recovery.Config{Store: e.Store, Signers: []*ocspstate.ResponseSigner{e.Signer},
+				Now: e.Clock.Now, BatchSize: batch, Workers: 3})
+			require.NoError(t, err)
+			rep, err := s.Sweep(e.Ctx)
+			require.NoError(t, err)
+			require.Empty(t, rep.Errors)
+			require.Equal(t, n, rep.Due, "%s", rep)
+			require.Equal(t, n, rep.Count(recovery.ActionRefreshed), "%s", rep)
+			left, err := e.Store.Due(e.Ctx, e.Clock.Now(), 100)
+			require.NoError(t, err)
+			require.Empty(t, left)
+			rep, err = s.Sweep(e.Ctx)
+			require.NoError(t, err)
+			require.Zero(t, rep.Due)
+		})
+	}
 	require.Empty(t, audit(t, e))
 }
