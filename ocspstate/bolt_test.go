@@ -87,11 +87,11 @@ func TestBoltRefusesForeignFile(t *testing.T) {
 
 func TestBoltBusy(t *testing.T) {
 	_, path := openTemp(t, ocspstate.Options{})
-	start := time.Now()
+	// Open gives up after LockTimeout rather than hang (a hang would end
+	// in the test binary's timeout).
 	_, err := ocspstate.Open(path, ocspstate.Options{LockTimeout: 100 * time.Millisecond})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "in use by another process")
-	require.Less(t, time.Since(start), time.Minute, "Open must give up rather than hang")
 }
 
 func TestBoltReadOnly(t *testing.T) {
