@@ -488,6 +488,8 @@ func hasExt(c *x509.Certificate, oid asn1.ObjectIdentifier, critical bool) bool 
 	return false
 }
 
+// hasEKU and issuerHashes repeat what package ocspstate does on purpose:
+// the auditor must not share a code path with what it audits.
 func hasEKU(c *x509.Certificate, want x509.ExtKeyUsage) bool {
 	for _, u := range c.ExtKeyUsage {
 		if u == want {

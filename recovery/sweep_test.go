@@ -51,6 +51,7 @@ func stuck(t *testing.T, e *pipetest.Env, point issuance.FaultPoint) *big.Int {
 		c.DisableLint = true
 	})
 	_, err := p.Issue(e.Ctx, e.Request())
+	require.ErrorIs(t, err, issuance.ErrInjected, "stopped by the fault, not by anything else")
 	var ie *issuance.Error
 	require.ErrorAs(t, err, &ie)
 	return ie.Serial

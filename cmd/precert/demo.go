@@ -452,20 +452,12 @@ func demoRequest(pub crypto.PublicKey, i int64) *issuance.Request {
 		NotAfter:              now.Add(-time.Hour).Add(90*24*time.Hour - time.Second),
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		Policies:              []x509.OID{oidDV},
+		Policies:              []x509.OID{testpki.DomainValidated},
 		OCSPServer:            []string{"http://ocsp.precert-demo.example.com/"},
 		IssuingCertificateURL: []string{"http://ca.precert-demo.example.com/issuer.der"},
 		CRLDistributionPoints: []string{"http://ca.precert-demo.example.com/issuer.crl"},
 	}
 }
-
-var oidDV = func() x509.OID {
-	o, err := x509.OIDFromInts([]uint64{2, 23, 140, 1, 2, 1})
-	if err != nil {
-		panic(err)
-	}
-	return o
-}()
 
 // runDemoChild is the issuing process of demo --crash. It reports progress
 // and recovery counts on stdout, one line each, for the parent.

@@ -7,6 +7,9 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -18,7 +21,6 @@ import (
 
 	"github.com/certpipe/precert/ctsubmit"
 	"github.com/certpipe/precert/internal/ctlogtest"
-	"github.com/certpipe/precert/internal/pipetest"
 	"github.com/certpipe/precert/internal/testpki"
 	"github.com/certpipe/precert/issuance"
 	"github.com/certpipe/precert/ocspstate"
@@ -87,9 +89,17 @@ func run(dir string) error {
 	if err != nil {
 		return err
 	}
-	_, err = first.pipeline.Issue(context.Background(), pipetest.RequestFor(pki, pki.ResponderKey.Public(), time.Now()))
+	subscriber, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now()
+	_, err = first.pipeline.Issue(context.Background(), &issuance.Request{
+		PublicKey: subscriber.Public(), DNSNames: []string{"www.example.com"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(90*24*time.Hour - time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		Policies: []x509.OID{testpki.DomainValidated}, OCSPServer: []string{"http://ocsp.example.com/"},
+		CRLDistributionPoints: []string{"http://crl.example.com/ca.crl"},
+	})
 	var ie *issuance.Error
-	if !errors.As(err, &ie) {
+	if !errors.As(err, &ie) || !errors.Is(err, issuance.ErrInjected) {
 		return fmt.Errorf("expected the injected crash, got %v", err)
 	}
 	rec, _ := first.store.Get(context.Background(), first.pipeline.IssuerID(), ie.Serial)

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"io"
 	"log"
@@ -20,8 +21,8 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
-	"github.com/certpipe/precert/internal/pipetest"
 	"github.com/certpipe/precert/internal/testpki"
+	"github.com/certpipe/precert/issuance"
 	"github.com/certpipe/precert/ocspstate"
 	"github.com/certpipe/precert/responder"
 )
@@ -103,7 +104,8 @@ func storeOnePrecert(store ocspstate.Store, ca *testpki.CA) (*x509.Certificate, 
 		return nil, err
 	}
 	tmpl := ca.LeafTemplate(90*24*time.Hour, "www.example.com")
-	tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, pipetest.PoisonExtension())
+	// The critical CT poison extension (RFC 6962 §3.1) makes it a precertificate.
+	tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, pkix.Extension{Id: issuance.OIDPoison, Critical: true, Value: []byte{0x05, 0x00}})
 	precert, err := ca.IssueLeaf(tmpl, key.Public())
 	if err != nil {
 		return nil, err
