@@ -64,6 +64,7 @@ type ResponseSigner struct {
 	cfg      SignerConfig
 	issuerID IssuerID
 	signer   *x509.Certificate // Responder or Issuer
+	enc      *responseEncoder  // nil: x/crypto/ocsp encodes
 }
 
 // DefaultResponseValidity is the validity used when
@@ -107,7 +108,8 @@ func NewResponseSigner(cfg SignerConfig) (*ResponseSigner, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &ResponseSigner{cfg: cfg, issuerID: IssuerIDOf(cfg.Issuer), signer: cfg.Issuer}
+	s := &ResponseSigner{cfg: cfg, issuerID: IssuerIDOf(cfg.Issuer), signer: cfg.Issuer,
+		enc: newResponseEncoder(cfg.Issuer, cfg.Responder, cfg.Key, cfg.CertIDHash)}
 	if cfg.Responder != nil {
 		s.signer = cfg.Responder
 	}
@@ -187,7 +189,13 @@ func (s *ResponseSigner) sign(serial *big.Int, status Status, revokedAt time.Tim
 	if s.cfg.Responder != nil {
 		responder = s.cfg.Responder
 	}
-	der, err := ocsp.CreateResponse(s.cfg.Issuer, responder, tmpl, s.cfg.Key)
+	var der []byte
+	var err error
+	if s.enc != nil {
+		der, err = s.enc.encode(serial, status, tmpl.RevokedAt, reason, tmpl.ThisUpdate, tmpl.NextUpdate, now.Truncate(time.Minute))
+	} else {
+		der, err = ocsp.CreateResponse(s.cfg.Issuer, responder, tmpl, s.cfg.Key)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ocspstate: signing response for serial %s: %w", SerialHex(serial), err)
 	}
