@@ -199,7 +199,7 @@ func (p *Pipeline) issue(ctx context.Context, req *Request) (*Result, error) {
 	// Step 2: lint. Failure abandons the reservation: nothing was signed.
 	var tok *precertToken
 	if err := p.step(work, serial, StepLint, AfterLint, func() (err error) {
-		tok, err = p.is.preparePrecert(tmpl, lintCert)
+		tok, err = p.is.preparePrecert(lintCert)
 		if err != nil {
 			p.abandon(ctx, serial)
 		}

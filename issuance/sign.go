@@ -79,7 +79,6 @@ func newIssuer(cert *x509.Certificate, key crypto.Signer, linter Linter, chain [
 // precertToken lets signPrecert sign exactly one precertificate: the one
 // whose intent was reserved and linted.
 type precertToken struct {
-	tmpl   *x509.Certificate
 	intent []byte
 	used   atomic.Bool
 }
@@ -104,11 +103,11 @@ func (is *issuer) intent(tmpl *x509.Certificate) (*x509.Certificate, error) {
 }
 
 // preparePrecert lints the lint-signed precertificate and mints the token.
-func (is *issuer) preparePrecert(tmpl *x509.Certificate, lintCert *x509.Certificate) (*precertToken, error) {
+func (is *issuer) preparePrecert(lintCert *x509.Certificate) (*precertToken, error) {
 	if err := is.lint(lintCert); err != nil {
 		return nil, err
 	}
-	return &precertToken{tmpl: tmpl, intent: lintCert.RawTBSCertificate}, nil
+	return &precertToken{intent: lintCert.RawTBSCertificate}, nil
 }
 
 func (is *issuer) lint(cert *x509.Certificate) error {
@@ -120,13 +119,14 @@ func (is *issuer) lint(cert *x509.Certificate) error {
 
 var errTokenUsed = errors.New("issuance: signing token already used")
 
-// signPrecert signs the token's template with the real key and checks the
-// result's TBS equals the reserved intent.
+// signPrecert signs the reserved intent, byte for byte, with the real key,
+// and verifies the signature as x509.CreateCertificate would (a faulty
+// signer must not produce a precertificate that CT logs then publish).
 func (is *issuer) signPrecert(tok *precertToken) (*x509.Certificate, error) {
 	if tok == nil || !tok.used.CompareAndSwap(false, true) {
 		return nil, errTokenUsed
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tok.tmpl, is.cert, tok.tmpl.PublicKey, is.key)
+	der, err := signTBS(tok.intent, is.sigAlg, is.key)
 	if err != nil {
 		return nil, fmt.Errorf("signing the precertificate: %w", err)
 	}
@@ -136,6 +136,9 @@ func (is *issuer) signPrecert(tok *precertToken) (*x509.Certificate, error) {
 	}
 	if !bytes.Equal(cert.RawTBSCertificate, tok.intent) {
 		return nil, errors.New("the signed precertificate's TBS differs from the reserved intent")
+	}
+	if err := cert.CheckSignatureFrom(is.cert); err != nil {
+		return nil, fmt.Errorf("the precertificate's signature does not verify: %w", err)
 	}
 	return cert, nil
 }
