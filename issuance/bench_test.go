@@ -7,6 +7,7 @@ import (
 
 	"github.com/certpipe/precert/internal/perf"
 	"github.com/certpipe/precert/internal/testpki"
+	"github.com/certpipe/precert/ocspstate/pgstore/pgtest"
 )
 
 // BenchmarkIssueParallel measures Issue throughput on a bbolt store with two
@@ -16,6 +17,11 @@ import (
 // x509.CreateCertificate for the precertificate, an ocsp.CreateResponse,
 // and a CreateCertificate for the final certificate — measured first, on
 // all cores, in the same run. It reports issuances/s and x-raw, the ratio.
+//
+// The pipeline-postgres/ sub-benchmarks run the lint-off pipelines on a
+// pgstore (a fresh schema of the database named by PRECERT_PG_DSN; skipped
+// without one) and also report x-bolt, the ratio to the same pipeline on
+// bbolt in the same run.
 //
 // Run: go test -run '^$' -bench IssueParallel -benchtime 5s ./issuance/
 func BenchmarkIssueParallel(b *testing.B) {
@@ -29,6 +35,7 @@ func BenchmarkIssueParallel(b *testing.B) {
 		raw = float64(b.N) / elapsed.Seconds()
 		b.ReportMetric(raw, "issuances/s")
 	})
+	bolt := map[int]float64{}
 	for _, c := range []struct {
 		lint     bool
 		inflight int
@@ -40,17 +47,40 @@ func BenchmarkIssueParallel(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer e.Close()
-			b.ResetTimer()
-			elapsed, err := e.Issue(context.Background(), b.N, c.inflight)
-			if err != nil {
-				b.Fatal(err)
-			}
-			rate := float64(b.N) / elapsed.Seconds()
-			b.ReportMetric(rate, "issuances/s")
-			if raw > 0 {
-				b.ReportMetric(rate/raw, "x-raw")
+			rate := issue(b, e, raw, c.inflight)
+			if !c.lint {
+				bolt[c.inflight] = rate
 			}
 		})
 	}
+	for _, inflight := range []int{64, 1024} {
+		b.Run(fmt.Sprintf("pipeline-postgres/lint=false/inflight=%d", inflight), func(b *testing.B) {
+			dsn, schema := pgtest.Schema(b)
+			e, err := perf.NewIssueEnvWith(ca, perf.PostgresOpener(dsn, schema, 0), false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rate := issue(b, e, raw, inflight)
+			if bolt[inflight] > 0 {
+				b.ReportMetric(rate/bolt[inflight], "x-bolt")
+			}
+		})
+	}
+}
+
+// issue runs b.N issuances on e, inflight at a time, closes it, reports
+// issuances/s and x-raw, and returns the rate.
+func issue(b *testing.B, e *perf.IssueEnv, raw float64, inflight int) float64 {
+	defer e.Close()
+	b.ResetTimer()
+	elapsed, err := e.Issue(context.Background(), b.N, inflight)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rate := float64(b.N) / elapsed.Seconds()
+	b.ReportMetric(rate, "issuances/s")
+	if raw > 0 {
+		b.ReportMetric(rate/raw, "x-raw")
+	}
+	return rate
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/certpipe/precert/internal/perf"
 	"github.com/certpipe/precert/internal/testpki"
 	"github.com/certpipe/precert/ocspstate"
+	"github.com/certpipe/precert/ocspstate/pgstore/pgtest"
 )
 
 // BenchmarkStoreUpdateParallel measures Update throughput with 1, 16 and 64
@@ -24,10 +25,16 @@ import (
 //     group commit disabled (MaxBatch 1, one commit per update), measured
 //     first in the same run.
 //
+// The postgres/ sub-benchmarks run the same workload on a pgstore (one
+// transaction per update, in a fresh schema of the database named by
+// PRECERT_PG_DSN; skipped without one) and report x-bolt, the ratio to the
+// bbolt store with the same writers in the same run.
+//
 // Run: go test -run '^$' -bench StoreUpdateParallel -benchtime 3s ./ocspstate/
 func BenchmarkStoreUpdateParallel(b *testing.B) {
 	ca := testpki.Shared(b, testpki.ECDSAP256)
 	var baseline float64
+	bolt := map[int]float64{}
 	run := func(b *testing.B, writers, maxBatch int) float64 {
 		elapsed, commits, err := perf.StoreUpdates(ca, b.TempDir(), writers, maxBatch, b.N)
 		if err != nil {
@@ -44,8 +51,23 @@ func BenchmarkStoreUpdateParallel(b *testing.B) {
 	for _, writers := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			rate := run(b, writers, 0)
+			bolt[writers] = rate
 			if baseline > 0 {
 				b.ReportMetric(rate/baseline, "x-one-commit")
+			}
+		})
+	}
+	for _, writers := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("postgres/writers=%d", writers), func(b *testing.B) {
+			dsn, schema := pgtest.Schema(b)
+			elapsed, err := perf.StoreUpdatesWith(ca, perf.PostgresOpener(dsn, schema, 0), writers, b.N)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rate := float64(b.N) / elapsed.Seconds()
+			b.ReportMetric(rate, "updates/s")
+			if bolt[writers] > 0 {
+				b.ReportMetric(rate/bolt[writers], "x-bolt")
 			}
 		})
 	}

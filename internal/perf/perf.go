@@ -28,6 +28,7 @@ import (
 	"github.com/certpipe/precert/internal/testpki"
 	"github.com/certpipe/precert/issuance"
 	"github.com/certpipe/precert/ocspstate"
+	"github.com/certpipe/precert/ocspstate/pgstore"
 	"github.com/certpipe/precert/recovery"
 )
 
@@ -96,21 +97,48 @@ func RawResponseSigning(ca *testpki.CA, n int) (time.Duration, error) {
 	})
 }
 
-// IssueEnv is a pipeline on a bbolt store with two in-process CT logs
-// reached without sockets.
+// StoreOpener opens a fresh, empty store that validates the responses of
+// issuers. Each benchmark that compares backends takes one per backend:
+// [BoltOpener], [PostgresOpener].
+type StoreOpener func(issuers []*x509.Certificate) (ocspstate.Store, error)
+
+// BoltOpener opens the bbolt file at path with the given MaxBatch (zero
+// for the default).
+func BoltOpener(path string, maxBatch int) StoreOpener {
+	return func(issuers []*x509.Certificate) (ocspstate.Store, error) {
+		return ocspstate.Open(path, ocspstate.Options{Issuers: issuers, MaxBatch: maxBatch})
+	}
+}
+
+// PostgresOpener opens a pgstore in schema of the database at dsn, with
+// at most maxConns connections (zero for the default). The schema should
+// be new: the caller drops it when done.
+func PostgresOpener(dsn, schema string, maxConns int32) StoreOpener {
+	return func(issuers []*x509.Certificate) (ocspstate.Store, error) {
+		return pgstore.Open(context.Background(), dsn, pgstore.Options{Issuers: issuers, Schema: schema, MaxConns: maxConns})
+	}
+}
+
+// IssueEnv is a pipeline on a store with two in-process CT logs reached
+// without sockets.
 type IssueEnv struct {
-	Store    *ocspstate.BoltStore
+	Store    ocspstate.Store
 	Pipeline *issuance.Pipeline
 	req      *issuance.Request
 	logs     []*ctlogtest.Log
 }
 
-// NewIssueEnv builds an IssueEnv in dir.
+// NewIssueEnv builds an IssueEnv on a bbolt store in dir.
 func NewIssueEnv(ca *testpki.CA, dir string, lint bool) (*IssueEnv, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	store, err := ocspstate.Open(filepath.Join(dir, "issue.db"), ocspstate.Options{Issuers: []*x509.Certificate{ca.Intermediate}})
+	return NewIssueEnvWith(ca, BoltOpener(filepath.Join(dir, "issue.db"), 0), lint)
+}
+
+// NewIssueEnvWith builds an IssueEnv on the store open returns.
+func NewIssueEnvWith(ca *testpki.CA, open StoreOpener, lint bool) (*IssueEnv, error) {
+	store, err := open([]*x509.Certificate{ca.Intermediate})
 	if err != nil {
 		return nil, err
 	}
@@ -172,14 +200,40 @@ func (e *IssueEnv) Close() {
 	e.Store.Close()
 }
 
-// StoreUpdates opens a store in dir with the given MaxBatch, reserves one
-// record per writer, and has each writer renew its record's lease n/writers
-// times. It returns the elapsed time and the commits made.
+// StoreUpdates opens a bbolt store in dir with the given MaxBatch, reserves
+// one record per writer, and has each writer renew its record's lease
+// n/writers times. It returns the elapsed time and the commits made.
 func StoreUpdates(ca *testpki.CA, dir string, writers, maxBatch, n int) (time.Duration, uint64, error) {
-	s, err := ocspstate.Open(filepath.Join(dir, fmt.Sprintf("updates-%d-%d.db", writers, maxBatch)),
-		ocspstate.Options{Issuers: []*x509.Certificate{ca.Intermediate}, MaxBatch: maxBatch})
+	open := BoltOpener(filepath.Join(dir, fmt.Sprintf("updates-%d-%d.db", writers, maxBatch)), maxBatch)
+	var before ocspstate.BoltStats
+	var bolt *ocspstate.BoltStore
+	elapsed, err := storeUpdates(ca, open, writers, n, func(s ocspstate.Store) {
+		bolt = s.(*ocspstate.BoltStore)
+		before = bolt.Stats()
+	})
 	if err != nil {
-		return 0, 0, err
+		return elapsed, 0, err
+	}
+	after := bolt.Stats()
+	if got := after.Writes - before.Writes; got != uint64(n) {
+		return elapsed, 0, fmt.Errorf("perf: %d updates written, want %d", got, n)
+	}
+	return elapsed, after.Commits - before.Commits, nil
+}
+
+// StoreUpdatesWith is StoreUpdates on the store open returns, for any
+// backend: it checks afterwards, from the records' versions, that exactly
+// n updates were committed.
+func StoreUpdatesWith(ca *testpki.CA, open StoreOpener, writers, n int) (time.Duration, error) {
+	return storeUpdates(ca, open, writers, n, nil)
+}
+
+// storeUpdates runs the workload; started, if set, is called on the store
+// just before the clock starts (the store is still open then).
+func storeUpdates(ca *testpki.CA, open StoreOpener, writers, n int, started func(ocspstate.Store)) (time.Duration, error) {
+	s, err := open([]*x509.Certificate{ca.Intermediate})
+	if err != nil {
+		return 0, err
 	}
 	defer s.Close()
 	ctx := context.Background()
@@ -192,10 +246,12 @@ func StoreUpdates(ca *testpki.CA, dir string, writers, maxBatch, n int) (time.Du
 			Lease: ocspstate.Lease{Owner: "perf", Expires: now.Add(time.Hour)},
 		}
 		if err := s.Reserve(ctx, recs[i]); err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 	}
-	before := s.Stats()
+	if started != nil {
+		started(s)
+	}
 	var wg sync.WaitGroup
 	var first atomic.Pointer[error]
 	start := time.Now()
@@ -222,13 +278,20 @@ func StoreUpdates(ca *testpki.CA, dir string, writers, maxBatch, n int) (time.Du
 	wg.Wait()
 	elapsed := time.Since(start)
 	if p := first.Load(); p != nil {
-		return elapsed, 0, *p
+		return elapsed, *p
 	}
-	after := s.Stats()
-	if got := after.Writes - before.Writes; got != uint64(n) {
-		return elapsed, 0, fmt.Errorf("perf: %d updates written, want %d", got, n)
+	var written uint64
+	for _, r := range recs {
+		got, err := s.Get(ctx, r.Issuer, r.Serial)
+		if err != nil {
+			return elapsed, err
+		}
+		written += got.Version - 1
 	}
-	return elapsed, after.Commits - before.Commits, nil
+	if written != uint64(n) {
+		return elapsed, fmt.Errorf("perf: %d updates committed, want %d", written, n)
+	}
+	return elapsed, nil
 }
 
 // SweepEnv is a store of CTFailed precertificates with real responses, for

@@ -180,3 +180,63 @@ func Verify(ctx context.Context, s *recovery.Sweeper, a *recovery.Auditor, store
 	}
 	return v, nil
 }
+
+// Child is a child process started by Start, running alongside the parent
+// and its other children.
+type Child struct {
+	cmd     *exec.Cmd
+	out     bytes.Buffer
+	done    chan struct{}
+	outcome Outcome
+}
+
+// Start is Spawn without the wait: it re-executes the running test binary
+// to run only testName, as a child with params (see Param), and returns at
+// once, so that a parent can run several children at a time and kill them
+// in any order. The child is killed if it is still running after timeout,
+// or when t ends.
+func Start(t testing.TB, testName string, params map[string]string, timeout time.Duration) *Child {
+	t.Helper()
+	c := &Child{done: make(chan struct{})}
+	c.cmd = exec.Command(os.Args[0], "-test.run=^"+testName+"$", "-test.count=1", "-test.timeout="+timeout.String())
+	c.cmd.Env = append(os.Environ(), envChild+"=1")
+	for k, v := range params {
+		c.cmd.Env = append(c.cmd.Env, envPrefix+"P_"+strings.ToUpper(k)+"="+v)
+	}
+	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.out
+	if err := c.cmd.Start(); err != nil {
+		t.Fatalf("crashtest: starting child: %v", err)
+	}
+	go func() {
+		err := c.cmd.Wait()
+		c.outcome = outcome(err, c.out.String())
+		close(c.done)
+	}()
+	t.Cleanup(func() {
+		c.Kill()
+		c.Wait()
+	})
+	return c
+}
+
+// Pid returns the child's process ID.
+func (c *Child) Pid() int { return c.cmd.Process.Pid }
+
+// Kill sends the child SIGKILL. Killing a child that has ended does
+// nothing.
+func (c *Child) Kill() {
+	select {
+	case <-c.done:
+	default:
+		c.cmd.Process.Signal(syscall.SIGKILL)
+	}
+}
+
+// Done is closed when the child has ended.
+func (c *Child) Done() <-chan struct{} { return c.done }
+
+// Wait waits for the child to end and returns how.
+func (c *Child) Wait() Outcome {
+	<-c.done
+	return c.outcome
+}
