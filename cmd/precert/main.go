@@ -26,6 +26,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/big"
+	"net/url"
 	"os"
 	"os/signal"
 	"sort"
@@ -34,7 +35,9 @@ import (
 
 	"github.com/certpipe/precert/ctsubmit"
 	"github.com/certpipe/precert/internal/pemfile"
+	"github.com/certpipe/precert/internal/perf"
 	"github.com/certpipe/precert/ocspstate"
+	"github.com/certpipe/precert/ocspstate/pgstore"
 )
 
 // Exit statuses.
@@ -58,7 +61,8 @@ var commands = []command{
 	{"inspect", "show one record, or the number of records in each state", runInspect},
 	{"probe", "check a live OCSP responder: unknown serials, and given certificates over GET and POST", runProbe},
 	{"bench", "measure throughput against baselines measured in the same run", runBench},
-	{"demo-child", "", runDemoChild}, // internal: the issuing process of demo --crash
+	{"demo-child", "", runDemoChild},   // internal: the issuing process of demo --crash
+	{"bench-serve", "", runBenchServe}, // internal: the server process of bench's responder rows
 }
 
 // cliEnv is what commands print to and log with.
@@ -69,6 +73,7 @@ type cliEnv struct {
 }
 
 func main() {
+	perf.RunLoadChild() // bench's load generator process: runs its load and exits
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fi, _ := os.Stdout.Stat()
@@ -209,11 +214,26 @@ func parseKey(flagName, path string, data []byte) (crypto.Signer, error) {
 	return k, nil
 }
 
-// openStore opens --db. Read-only opens require the file to exist and do
-// not block a running writer's readers.
-func openStore(path string, issuers []*x509.Certificate, readOnly bool) (*ocspstate.BoltStore, error) {
-	if strings.HasPrefix(path, "postgres://") || strings.HasPrefix(path, "postgresql://") {
-		return nil, fmt.Errorf("--db %s: PostgreSQL stores are not available in this build; use a bbolt file path", path)
+// openStore opens --db: a bbolt file path, or a PostgreSQL DSN
+// (postgres://… or postgresql://…) for a store shared by several
+// processes. Read-only opens of a file require it to exist and do not
+// block a running writer's readers; on PostgreSQL they only read (Due
+// claims no records).
+func openStore(ctx context.Context, path string, issuers []*x509.Certificate, readOnly bool) (ocspstate.Store, error) {
+	if isPostgres(path) {
+		dsn, schema, err := splitSchema(path)
+		if err != nil {
+			return nil, err
+		}
+		opts := pgstore.Options{Issuers: issuers, Schema: schema}
+		if readOnly {
+			opts.ClaimTTL = -1
+		}
+		s, err := pgstore.Open(ctx, dsn, opts)
+		if err != nil {
+			return nil, fmt.Errorf("--db %s: %v", redactDSN(path), err)
+		}
+		return s, nil
 	}
 	if readOnly {
 		if _, err := os.Stat(path); err != nil {
@@ -225,6 +245,33 @@ func openStore(path string, issuers []*x509.Certificate, readOnly bool) (*ocspst
 		return nil, fmt.Errorf("--db %s: %v", path, strings.TrimPrefix(err.Error(), "ocspstate: "))
 	}
 	return s, nil
+}
+
+func isPostgres(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+// splitSchema takes the schema=NAME parameter, ours rather than
+// PostgreSQL's, out of a DSN (empty: pgstore's default schema).
+func splitSchema(dsn string) (string, string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", "", fmt.Errorf("--db: not a PostgreSQL URL: %v", err)
+	}
+	q := u.Query()
+	schema := q.Get("schema")
+	q.Del("schema")
+	u.RawQuery = q.Encode()
+	return u.String(), schema, nil
+}
+
+// redactDSN drops a password from a DSN before it is printed.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(unparsable PostgreSQL DSN)"
+	}
+	return u.Redacted()
 }
 
 // loadLogs reads a v3 log list, keeping logs usable for certificates

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,15 +22,20 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/certpipe/precert/internal/integration"
+	"github.com/certpipe/precert/internal/perf"
 	"github.com/certpipe/precert/internal/testio"
 	"github.com/certpipe/precert/internal/testpki"
 	"github.com/certpipe/precert/ocspstate"
+	"github.com/certpipe/precert/ocspstate/pgstore"
+	"github.com/certpipe/precert/ocspstate/pgstore/pgtest"
 )
 
 // TestMain lets the test binary stand in for the precert binary when demo
-// --crash re-executes itself as "demo-child".
+// --crash re-executes itself as "demo-child", and bench as "bench-serve"
+// and as its load generator.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "demo-child" {
+	perf.RunLoadChild()
+	if len(os.Args) > 1 && (os.Args[1] == "demo-child" || os.Args[1] == "bench-serve") {
 		env := &cliEnv{stdout: os.Stdout, stderr: os.Stderr}
 		os.Exit(run(context.Background(), env, os.Args[1:]))
 	}
@@ -191,7 +199,7 @@ func TestErrorPaths(t *testing.T) {
 		{"sweep: missing key", []string{"sweep", "--db", db, "--issuer", issuer, "--key", filepath.Join(tmp, "nope.key")}, "no such file"},
 		{"sweep: no signer", []string{"sweep", "--db", db, "--issuer", issuer}, "give --key"},
 		{"sweep: corrupt db", []string{"sweep", "--db", corrupt, "--issuer", issuer, "--key", key}, "not a valid bbolt file"},
-		{"sweep: postgres", []string{"sweep", "--db", "postgres://localhost/test", "--issuer", issuer, "--key", key}, "PostgreSQL"},
+		{"sweep: postgres unreachable", []string{"sweep", "--db", "postgres://postgres:hunter2@127.0.0.1:1/test?sslmode=disable&connect_timeout=2", "--issuer", issuer, "--key", key}, "127.0.0.1:1"},
 		{"serve: wrong key for issuer", []string{"serve", "--db", db, "--issuer", issuer, "--key", wrongKey, "--addr", "127.0.0.1:0"}, "does not match"},
 		{"serve: no addr", []string{"serve", "--db", db, "--issuer", issuer}, "missing --addr"},
 		{"serve: half a responder", []string{"serve", "--db", db, "--issuer", issuer, "--responder-cert", issuer, "--addr", "127.0.0.1:0"}, "go together"},
@@ -204,6 +212,7 @@ func TestErrorPaths(t *testing.T) {
 			require.Contains(t, r.stderr, tc.want)
 			require.Equal(t, 1, strings.Count(r.stderr, "\n"), "one clear line, got %q", r.stderr)
 			require.True(t, strings.HasPrefix(r.stderr, "precert: "), r.stderr)
+			require.NotContains(t, r.stderr, "hunter2", "passwords are never printed")
 		})
 	}
 
@@ -371,11 +380,69 @@ func TestProbeFlagsJunk(t *testing.T) {
 }
 
 func TestBench(t *testing.T) {
-	r := runCLI(t, context.Background(), "bench", "--dir", t.TempDir(), "--issuances", "40", "--updates", "640", "--records", "1000")
+	r := runCLI(t, context.Background(), "bench", "--quick", "--json", "--dir", t.TempDir(), "--issuances", "40", "--records", "2000")
 	require.Equal(t, exitOK, r.code, r.stdout+r.stderr)
-	for _, want := range []string{"one commit per update", "group commit", "raw signing: precert", "lint off", "lint on", "raw signing: OCSP", "sweep of 10 due among 1000"} {
-		require.Contains(t, r.stdout, want)
+	var rep benchReport
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
+	require.True(t, rep.Quick)
+	require.Len(t, rep.Rows, benchRows)
+	for _, row := range rep.Rows {
+		require.NotEmpty(t, row.Baseline, row.Figure)
+		if strings.HasPrefix(row.Note, "not measured") {
+			require.False(t, integration.Enabled(), "%s: %s (PRECERT_INTEGRATION=1 needs every row)", row.Figure, row.Note)
+			continue
+		}
+		require.Positive(t, row.Value, row.Figure)
+		require.Positive(t, row.BaselineValue, row.Figure)
+		require.InEpsilon(t, row.Value/row.BaselineValue, row.Ratio, 0.02, row.Figure)
+		if row.Goal != "reported" {
+			require.NotNil(t, row.Met, row.Figure)
+		}
 	}
+	require.Equal(t, strings.Count(r.stderr, "…\n"), benchRows, "a progress line per row:\n%s", r.stderr)
+
 	r = runCLI(t, context.Background(), "bench", "--records", "5")
 	require.Equal(t, exitError, r.code)
+}
+
+// TestPostgresStore runs the operator commands against a PostgreSQL store
+// (--db postgres://…?schema=…): reservations whose issuing process died
+// are abandoned by sweep, then audit finds the schema clean and inspect
+// counts them.
+func TestPostgresStore(t *testing.T) {
+	dsn, schema := pgtest.Schema(t)
+	dir := demoDir(t)
+	issuer := filepath.Join(dir, "ca.pem")
+	key := filepath.Join(dir, "ca.key")
+	certs, err := loadCerts("issuer", issuer)
+	require.NoError(t, err)
+	s, err := pgstore.Open(context.Background(), dsn, pgstore.Options{Schema: schema, Issuers: certs})
+	require.NoError(t, err)
+	now := time.Now()
+	for i := range 3 {
+		require.NoError(t, s.Reserve(context.Background(), &ocspstate.Record{
+			Issuer: ocspstate.IssuerIDOf(certs[0]), Serial: big.NewInt(int64(1000 + i)), State: ocspstate.Reserved,
+			IntentDER: []byte{0x30, 0x00}, NotBefore: now, NotAfter: now.Add(24 * time.Hour),
+			Lease: ocspstate.Lease{Owner: "a process that died", Expires: now.Add(50 * time.Millisecond)},
+		}))
+	}
+	require.NoError(t, s.Close())
+	time.Sleep(100 * time.Millisecond) // the leases run out
+
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("schema", schema)
+	u.RawQuery = q.Encode()
+	db := u.String()
+
+	r := runCLI(t, context.Background(), "sweep", "--db", db, "--issuer", issuer, "--key", key)
+	require.Equal(t, exitOK, r.code, r.stdout+r.stderr)
+	require.Contains(t, r.stdout, "abandoned")
+	r = runCLI(t, context.Background(), "audit", "--db", db, "--issuer", issuer)
+	require.Equal(t, exitOK, r.code, r.stdout+r.stderr)
+	require.Contains(t, r.stdout, "clean, 3 records")
+	r = runCLI(t, context.Background(), "inspect", "--db", db)
+	require.Equal(t, exitOK, r.code, r.stdout+r.stderr)
+	require.Regexp(t, `Abandoned\s+3`, r.stdout)
 }

@@ -20,8 +20,8 @@ import (
 )
 
 func runInspect(ctx context.Context, env *cliEnv, args []string) int {
-	fs := newFlags(env, "inspect", "inspect --db FILE [--loglist FILE] [SERIAL]")
-	db := fs.String("db", "", "the store (bbolt file)")
+	fs := newFlags(env, "inspect", "inspect --db FILE|DSN [--loglist FILE] [SERIAL]")
+	db := fs.String("db", "", "the store: a bbolt file, or a postgres:// DSN (?schema=NAME picks the schema, default precert)")
 	loglist := fs.String("loglist", "", "a v3 log list, to name the logs of stored SCTs")
 	if code, ok := parse(fs, args); !ok {
 		return code
@@ -32,7 +32,7 @@ func runInspect(ctx context.Context, env *cliEnv, args []string) int {
 	if fs.NArg() > 1 {
 		return fail(env, "inspect: one serial at most, got %d", fs.NArg())
 	}
-	store, err := openStore(*db, nil, true)
+	store, err := openStore(ctx, *db, nil, true)
 	if err != nil {
 		return fail(env, "inspect: %v", err)
 	}
@@ -144,8 +144,8 @@ func printRecord(env *cliEnv, r *ocspstate.Record, logNames map[[32]byte]string)
 }
 
 func runAudit(ctx context.Context, env *cliEnv, args []string) int {
-	fs := newFlags(env, "audit", "audit --db FILE --issuer PEM [--loglist FILE] [--expiry-margin DUR]")
-	db := fs.String("db", "", "the store (bbolt file)")
+	fs := newFlags(env, "audit", "audit --db FILE|DSN --issuer PEM [--loglist FILE] [--expiry-margin DUR]")
+	db := fs.String("db", "", "the store: a bbolt file, or a postgres:// DSN")
 	issuerPath := fs.String("issuer", "", "PEM file with the issuing CA certificate(s)")
 	loglist := fs.String("loglist", "", "a v3 log list, to verify the SCTs embedded in final certificates")
 	margin := fs.Duration("expiry-margin", 0, "OCSP service past NotAfter the store was configured with")
@@ -165,7 +165,7 @@ func runAudit(ctx context.Context, env *cliEnv, args []string) int {
 			return fail(env, "audit: %v", err)
 		}
 	}
-	store, err := openStore(*db, issuers, true)
+	store, err := openStore(ctx, *db, issuers, true)
 	if err != nil {
 		return fail(env, "audit: %v", err)
 	}
@@ -198,8 +198,8 @@ func runAudit(ctx context.Context, env *cliEnv, args []string) int {
 }
 
 func runSweep(ctx context.Context, env *cliEnv, args []string) int {
-	fs := newFlags(env, "sweep", "sweep --db FILE --issuer PEM (--key PEM | --responder-cert PEM --responder-key PEM) [--loglist FILE --issuer-key PEM]")
-	db := fs.String("db", "", "the store (bbolt file)")
+	fs := newFlags(env, "sweep", "sweep --db FILE|DSN --issuer PEM (--key PEM | --responder-cert PEM --responder-key PEM) [--loglist FILE --issuer-key PEM]")
+	db := fs.String("db", "", "the store: a bbolt file, or a postgres:// DSN")
 	issuerPath := fs.String("issuer", "", "PEM file with the issuing CA certificate")
 	key := fs.String("key", "", "the issuer's private key, to sign responses")
 	respCert := fs.String("responder-cert", "", "a delegated OCSP responder certificate, to sign responses instead")
@@ -211,7 +211,7 @@ func runSweep(ctx context.Context, env *cliEnv, args []string) int {
 	if code := required(env, "sweep", map[string]string{"db": *db, "issuer": *issuerPath}); code != 0 {
 		return code
 	}
-	o, err := openOperator(env, *db, *issuerPath, *key, *respCert, *respKey)
+	o, err := openOperator(ctx, env, *db, *issuerPath, *key, *respCert, *respKey)
 	if err != nil {
 		return fail(env, "sweep: %v", err)
 	}
@@ -248,7 +248,7 @@ func runSweep(ctx context.Context, env *cliEnv, args []string) int {
 // operator is a store opened for writing with what signs for its issuer.
 type operator struct {
 	env       *cliEnv
-	store     *ocspstate.BoltStore
+	store     ocspstate.Store
 	issuer    *x509.Certificate
 	chain     []*x509.Certificate
 	issuerKey crypto.Signer // nil unless --key was given
@@ -258,7 +258,7 @@ type operator struct {
 // openOperator loads the issuer (the first certificate of issuerPath; the
 // rest is its chain), a response signer from key or the delegated pair,
 // and opens the store for writing.
-func openOperator(env *cliEnv, db, issuerPath, key, respCert, respKey string) (*operator, error) {
+func openOperator(ctx context.Context, env *cliEnv, db, issuerPath, key, respCert, respKey string) (*operator, error) {
 	certs, err := loadCerts("issuer", issuerPath)
 	if err != nil {
 		return nil, err
@@ -291,7 +291,7 @@ func openOperator(env *cliEnv, db, issuerPath, key, respCert, respKey string) (*
 			return nil, fmt.Errorf("--responder-cert %s: %v", respCert, strings.TrimPrefix(err.Error(), "ocspstate: "))
 		}
 	}
-	if o.store, err = openStore(db, []*x509.Certificate{o.issuer}, false); err != nil {
+	if o.store, err = openStore(ctx, db, []*x509.Certificate{o.issuer}, false); err != nil {
 		return nil, err
 	}
 	return o, nil

@@ -21,8 +21,8 @@ import (
 )
 
 func runServe(ctx context.Context, env *cliEnv, args []string) int {
-	fs := newFlags(env, "serve", "serve --db FILE --issuer PEM [--responder-cert PEM --responder-key PEM | --key PEM] --addr ADDR [--metrics ADDR] [--sweep-interval DUR]")
-	db := fs.String("db", "", "the store (bbolt file); this process holds it while serving")
+	fs := newFlags(env, "serve", "serve --db FILE|DSN --issuer PEM [--responder-cert PEM --responder-key PEM | --key PEM] --addr ADDR [--metrics ADDR] [--sweep-interval DUR]")
+	db := fs.String("db", "", "the store: a bbolt file (this process holds it while serving), or a postgres:// DSN shared with other processes")
 	issuerPath := fs.String("issuer", "", "PEM file with the issuing CA certificate")
 	key := fs.String("key", "", "the issuer's key: with it (or a delegated responder), the startup sweep runs and responses are kept fresh")
 	respCert := fs.String("responder-cert", "", "a delegated OCSP responder certificate to re-sign responses with")
@@ -36,7 +36,7 @@ func runServe(ctx context.Context, env *cliEnv, args []string) int {
 	if code := required(env, "serve", map[string]string{"db": *db, "issuer": *issuerPath, "addr": *addr}); code != 0 {
 		return code
 	}
-	o, err := openOperator(env, *db, *issuerPath, *key, *respCert, *respKey)
+	o, err := openOperator(ctx, env, *db, *issuerPath, *key, *respCert, *respKey)
 	if err != nil {
 		return fail(env, "serve: %v", err)
 	}

@@ -1,0 +1,238 @@
+package perf
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+)
+
+// LoadSpec describes an OCSP GET load: N requests over Conns keep-alive
+// connections to Addr, one request in flight per connection (like wrk),
+// each for a serial drawn at random from [SerialBase, SerialBase+Serials),
+// with a SHA-1 CertID naming the issuer by NameHash and KeyHash.
+type LoadSpec struct {
+	Addr       string `json:"addr"`
+	N          int    `json:"n"`
+	Conns      int    `json:"conns"`
+	NameHash   []byte `json:"name_hash"`
+	KeyHash    []byte `json:"key_hash"`
+	SerialBase string `json:"serial_base"` // decimal
+	Serials    int    `json:"serials"`
+}
+
+// LoadResult is what one load measured.
+type LoadResult struct {
+	Requests int           `json:"requests"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
+	P50      time.Duration `json:"p50_ns"`
+	P99      time.Duration `json:"p99_ns"`
+}
+
+// PerSecond is the request rate.
+func (r LoadResult) PerSecond() float64 { return float64(r.Requests) / r.Elapsed.Seconds() }
+
+// Add merges o into r: requests and time add up, and the percentiles
+// become the request-weighted means of the two (close enough for runs of
+// the same load).
+func (r *LoadResult) Add(o LoadResult) {
+	if r.Requests+o.Requests > 0 {
+		w := func(a, b time.Duration) time.Duration {
+			return time.Duration((float64(a)*float64(r.Requests) + float64(b)*float64(o.Requests)) / float64(r.Requests+o.Requests))
+		}
+		r.P50, r.P99 = w(r.P50, o.P50), w(r.P99, o.P99)
+	}
+	r.Requests += o.Requests
+	r.Elapsed += o.Elapsed
+}
+
+// envLoad carries a LoadSpec to a child process started by LoadProcess.
+const envLoad = "PRECERT_PERF_LOAD"
+
+// RunLoadChild makes this process a load generator if LoadProcess started
+// it: it runs the load in its environment, writes the LoadResult as JSON
+// to stdout and exits. Otherwise it returns at once. Call it first thing
+// in main (or TestMain) of any program that calls LoadProcess.
+func RunLoadChild() {
+	spec := os.Getenv(envLoad)
+	if spec == "" {
+		return
+	}
+	var s LoadSpec
+	if err := json.Unmarshal([]byte(spec), &s); err != nil {
+		fmt.Fprintf(os.Stderr, "load generator: %s: %v\n", envLoad, err)
+		os.Exit(2)
+	}
+	res, err := Load(s)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "load generator: %v\n", err)
+		os.Exit(1)
+	}
+	json.NewEncoder(os.Stdout).Encode(res)
+	os.Exit(0)
+}
+
+// LoadProcess runs the load in a separate process (this executable again,
+// which must call RunLoadChild first), so that client and server do not
+// share a Go scheduler or garbage collector; they still share the
+// machine's cores.
+func LoadProcess(s LoadSpec) (LoadResult, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return LoadResult{}, err
+	}
+	spec, err := json.Marshal(s)
+	if err != nil {
+		return LoadResult{}, err
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), envLoad+"="+string(spec))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return LoadResult{}, fmt.Errorf("load generator process: %v: %s", err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	var res LoadResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		return LoadResult{}, fmt.Errorf("load generator process printed %q: %v", stdout.Bytes(), err)
+	}
+	return res, nil
+}
+
+// Load runs the load in this process. It speaks HTTP/1.1 over raw TCP so
+// that the generator costs little, and the same for every server; every
+// answer must be 200 with a body.
+func Load(s LoadSpec) (LoadResult, error) {
+	base, ok := new(big.Int).SetString(s.SerialBase, 10)
+	if !ok || s.Serials < 1 || s.N < 1 || s.Conns < 1 {
+		return LoadResult{}, fmt.Errorf("bad load spec: serial base %q, %d serials, %d requests, %d connections", s.SerialBase, s.Serials, s.N, s.Conns)
+	}
+	var next atomic.Int64
+	lat := make([][]time.Duration, s.Conns)
+	errs := make([]error, s.Conns)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for c := range s.Conns {
+		wg.Go(func() { lat[c], errs[c] = loadConn(s, base, &next) })
+	}
+	wg.Wait()
+	res := LoadResult{Elapsed: time.Since(start)}
+	var all []time.Duration
+	for c := range s.Conns {
+		if errs[c] != nil {
+			return res, errs[c]
+		}
+		all = append(all, lat[c]...)
+	}
+	res.Requests = len(all)
+	slices.Sort(all)
+	if len(all) > 0 {
+		res.P50 = all[len(all)/2]
+		res.P99 = all[min(len(all)-1, len(all)*99/100)]
+	}
+	return res, nil
+}
+
+func loadConn(s LoadSpec, base *big.Int, next *atomic.Int64) ([]time.Duration, error) {
+	conn, err := net.Dial("tcp", s.Addr)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	w := bufio.NewWriter(conn)
+	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	var lat []time.Duration
+	serial := new(big.Int)
+	for next.Add(1) <= int64(s.N) {
+		serial.Add(base, big.NewInt(int64(rng.IntN(s.Serials))))
+		path := "/" + url.QueryEscape(base64.StdEncoding.EncodeToString(OCSPRequest(s.NameHash, s.KeyHash, serial)))
+		t0 := time.Now()
+		w.WriteString("GET ")
+		w.WriteString(path)
+		w.WriteString(" HTTP/1.1\r\nHost: bench\r\n\r\n")
+		if err := w.Flush(); err != nil {
+			return nil, err
+		}
+		if err := readResponse(r); err != nil {
+			return nil, err
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	return lat, nil
+}
+
+// readResponse reads one HTTP/1.1 response that must be 200 with a
+// Content-Length body, and discards it.
+func readResponse(r *bufio.Reader) error {
+	line, err := r.ReadSlice('\n')
+	if err != nil {
+		return err
+	}
+	if !bytes.HasPrefix(line, []byte("HTTP/1.1 200 ")) {
+		return fmt.Errorf("status line %q", line)
+	}
+	length := -1
+	for {
+		if line, err = r.ReadSlice('\n'); err != nil {
+			return err
+		}
+		if len(line) <= 2 {
+			break
+		}
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && bytes.EqualFold(k, []byte("Content-Length")) {
+			length, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
+		}
+	}
+	if length <= 0 {
+		return errors.New("response without a Content-Length body")
+	}
+	_, err = r.Discard(length)
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+var oidSHA1 = []byte{0x2b, 0x0e, 0x03, 0x02, 0x1a} // 1.3.14.3.2.26, DER contents
+
+// OCSPRequest is the DER OCSP request for one serial with a SHA-1 CertID,
+// built by hand so that a load generator stays cheap.
+func OCSPRequest(nameHash, keyHash []byte, serial *big.Int) []byte {
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // OCSPRequest
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // TBSRequest
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // requestList
+				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // Request
+					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // CertID
+						b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+							b.AddASN1(cbasn1.OBJECT_IDENTIFIER, func(b *cryptobyte.Builder) { b.AddBytes(oidSHA1) })
+							b.AddASN1NULL()
+						})
+						b.AddASN1OctetString(nameHash)
+						b.AddASN1OctetString(keyHash)
+						b.AddASN1BigInt(serial)
+					})
+				})
+			})
+		})
+	})
+	return b.BytesOrPanic()
+}
