@@ -26,6 +26,17 @@ func TestBoltConformance(t *testing.T) {
 	})
 }
 
+// TestBoltConformanceCached runs the conformance suite with the response
+// cache on: every Response answer comes from memory, and must still be
+// exactly what the file holds, across updates, revocations and reopens.
+func TestBoltConformanceCached(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, opts ocspstate.Options) storetest.Opener {
+		path := filepath.Join(t.TempDir(), "ocsp.db")
+		opts.CacheResponses = true
+		return func() (ocspstate.Store, error) { return ocspstate.Open(path, opts) }
+	})
+}
+
 func openTemp(t *testing.T, opts ocspstate.Options) (*ocspstate.BoltStore, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "ocsp.db")

@@ -124,7 +124,7 @@ func setUpBench(b *testing.B) error {
 		return err
 	}
 	open := func() (err error) {
-		bench.store, err = ocspstate.Open(path, ocspstate.Options{Issuers: []*x509.Certificate{issuer}})
+		bench.store, err = ocspstate.Open(path, ocspstate.Options{Issuers: []*x509.Certificate{issuer}, CacheResponses: true})
 		return err
 	}
 	if err := open(); err != nil {

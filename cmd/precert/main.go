@@ -219,7 +219,10 @@ func parseKey(flagName, path string, data []byte) (crypto.Signer, error) {
 // processes. Read-only opens of a file require it to exist and do not
 // block a running writer's readers; on PostgreSQL they only read (Due
 // claims no records).
-func openStore(ctx context.Context, path string, issuers []*x509.Certificate, readOnly bool) (ocspstate.Store, error) {
+//
+// serving opens a bbolt store with its response cache (every response in
+// memory, written through on commit), for the responder's hot path.
+func openStore(ctx context.Context, path string, issuers []*x509.Certificate, readOnly, serving bool) (ocspstate.Store, error) {
 	if isPostgres(path) {
 		dsn, schema, err := splitSchema(path)
 		if err != nil {
@@ -240,7 +243,7 @@ func openStore(ctx context.Context, path string, issuers []*x509.Certificate, re
 			return nil, fmt.Errorf("--db %s: no such file", path)
 		}
 	}
-	s, err := ocspstate.Open(path, ocspstate.Options{Issuers: issuers, ReadOnly: readOnly})
+	s, err := ocspstate.Open(path, ocspstate.Options{Issuers: issuers, ReadOnly: readOnly, CacheResponses: serving})
 	if err != nil {
 		return nil, fmt.Errorf("--db %s: %v", path, strings.TrimPrefix(err.Error(), "ocspstate: "))
 	}

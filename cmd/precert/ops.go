@@ -32,7 +32,7 @@ func runInspect(ctx context.Context, env *cliEnv, args []string) int {
 	if fs.NArg() > 1 {
 		return fail(env, "inspect: one serial at most, got %d", fs.NArg())
 	}
-	store, err := openStore(ctx, *db, nil, true)
+	store, err := openStore(ctx, *db, nil, true, false)
 	if err != nil {
 		return fail(env, "inspect: %v", err)
 	}
@@ -165,7 +165,7 @@ func runAudit(ctx context.Context, env *cliEnv, args []string) int {
 			return fail(env, "audit: %v", err)
 		}
 	}
-	store, err := openStore(ctx, *db, issuers, true)
+	store, err := openStore(ctx, *db, issuers, true, false)
 	if err != nil {
 		return fail(env, "audit: %v", err)
 	}
@@ -211,7 +211,7 @@ func runSweep(ctx context.Context, env *cliEnv, args []string) int {
 	if code := required(env, "sweep", map[string]string{"db": *db, "issuer": *issuerPath}); code != 0 {
 		return code
 	}
-	o, err := openOperator(ctx, env, *db, *issuerPath, *key, *respCert, *respKey)
+	o, err := openOperator(ctx, env, *db, *issuerPath, *key, *respCert, *respKey, false)
 	if err != nil {
 		return fail(env, "sweep: %v", err)
 	}
@@ -258,7 +258,7 @@ type operator struct {
 // openOperator loads the issuer (the first certificate of issuerPath; the
 // rest is its chain), a response signer from key or the delegated pair,
 // and opens the store for writing.
-func openOperator(ctx context.Context, env *cliEnv, db, issuerPath, key, respCert, respKey string) (*operator, error) {
+func openOperator(ctx context.Context, env *cliEnv, db, issuerPath, key, respCert, respKey string, serving bool) (*operator, error) {
 	certs, err := loadCerts("issuer", issuerPath)
 	if err != nil {
 		return nil, err
@@ -291,7 +291,7 @@ func openOperator(ctx context.Context, env *cliEnv, db, issuerPath, key, respCer
 			return nil, fmt.Errorf("--responder-cert %s: %v", respCert, strings.TrimPrefix(err.Error(), "ocspstate: "))
 		}
 	}
-	if o.store, err = openStore(ctx, db, []*x509.Certificate{o.issuer}, false); err != nil {
+	if o.store, err = openStore(ctx, db, []*x509.Certificate{o.issuer}, false, serving); err != nil {
 		return nil, err
 	}
 	return o, nil

@@ -36,7 +36,7 @@ func runServe(ctx context.Context, env *cliEnv, args []string) int {
 	if code := required(env, "serve", map[string]string{"db": *db, "issuer": *issuerPath, "addr": *addr}); code != 0 {
 		return code
 	}
-	o, err := openOperator(ctx, env, *db, *issuerPath, *key, *respCert, *respKey)
+	o, err := openOperator(ctx, env, *db, *issuerPath, *key, *respCert, *respKey, true)
 	if err != nil {
 		return fail(env, "serve: %v", err)
 	}
