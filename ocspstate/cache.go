@@ -14,49 +14,118 @@ import (
 // before the writer hears of it. Nothing else writes the file while this
 // process holds it (bbolt's file lock), so the mirror is never stale:
 // a read sees what a read transaction started at the same moment would.
+//
+// It holds no pointers per entry: the responses live in large byte chunks
+// and the index maps fixed-size keys to (chunk, offset, length). A million
+// responses are then invisible to the garbage collector, which would
+// otherwise scan them on every cycle and take a large share of a busy
+// responder's CPU.
 type responseCache struct {
 	shards [256]cacheShard
 }
 
+// cacheKey is a record key with the serial's magnitude right-aligned in a
+// fixed width, so that keys are comparable values without pointers.
+type cacheKey [len(IssuerID{}) + MaxSerialOctets]byte
+
+// span locates a response in its shard's chunks.
+type span struct{ chunk, off, n uint32 }
+
+// cacheChunk is the size of the byte chunks responses are copied into.
+const cacheChunk = 32 << 10
+
 type cacheShard struct {
-	mu sync.RWMutex
-	m  map[string][]byte
+	mu     sync.RWMutex
+	index  map[cacheKey]span
+	chunks [][]byte
+	live   int // bytes of responses in the index
+	used   int // bytes of the chunks written, live or replaced
 }
 
 func newResponseCache() *responseCache {
 	c := &responseCache{}
 	for i := range c.shards {
-		c.shards[i].m = make(map[string][]byte)
+		c.shards[i].index = make(map[cacheKey]span)
 	}
 	return c
 }
 
+// makeCacheKey converts a record key; ok is false for a key no record can
+// have (a serial longer than MaxSerialOctets).
+func makeCacheKey(key []byte) (k cacheKey, ok bool) {
+	n := len(IssuerID{})
+	if len(key) < n || len(key)-n > MaxSerialOctets {
+		return k, false
+	}
+	copy(k[:n], key[:n])
+	copy(k[len(k)-(len(key)-n):], key[n:])
+	return k, true
+}
+
 // shard picks by the serial's last byte: spread for random and for
 // sequential serials alike.
-func (c *responseCache) shard(key []byte) *cacheShard { return &c.shards[key[len(key)-1]] }
+func (c *responseCache) shard(k *cacheKey) *cacheShard { return &c.shards[k[len(k)-1]] }
 
 // get returns a copy of the response stored under key.
 func (c *responseCache) get(key []byte) ([]byte, bool) {
-	s := c.shard(key)
-	s.mu.RLock()
-	v, ok := s.m[string(key)]
-	s.mu.RUnlock()
+	k, ok := makeCacheKey(key)
 	if !ok {
 		return nil, false
 	}
-	return bytes.Clone(v), true
+	s := c.shard(&k)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sp, ok := s.index[k]
+	if !ok {
+		return nil, false
+	}
+	return bytes.Clone(s.chunks[sp.chunk][sp.off : sp.off+sp.n]), true
 }
 
 // set records resp (copied) as key's response; an empty resp removes it.
 func (c *responseCache) set(key []byte, resp []byte) {
-	s := c.shard(key)
-	s.mu.Lock()
-	if len(resp) == 0 {
-		delete(s.m, string(key))
-	} else {
-		s.m[string(key)] = bytes.Clone(resp)
+	k, ok := makeCacheKey(key)
+	if !ok {
+		return
 	}
-	s.mu.Unlock()
+	s := c.shard(&k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.index[k]; ok {
+		s.live -= int(old.n)
+		delete(s.index, k)
+	}
+	if len(resp) == 0 {
+		return
+	}
+	s.index[k] = s.append(resp)
+	s.live += len(resp)
+	// Replaced responses leave holes; once they outweigh the live ones,
+	// copy the live ones into fresh chunks. Each response is copied
+	// again at most once per doubling, so writes stay O(1) amortized.
+	if s.used > 2*s.live+cacheChunk {
+		s.compact()
+	}
+}
+
+func (s *cacheShard) append(resp []byte) span {
+	last := len(s.chunks) - 1
+	if last < 0 || len(s.chunks[last])+len(resp) > cap(s.chunks[last]) {
+		s.chunks = append(s.chunks, make([]byte, 0, max(cacheChunk, len(resp))))
+		last++
+	}
+	off := len(s.chunks[last])
+	s.chunks[last] = append(s.chunks[last], resp...)
+	s.used += len(resp)
+	return span{chunk: uint32(last), off: uint32(off), n: uint32(len(resp))}
+}
+
+func (s *cacheShard) compact() {
+	old := s.chunks
+	s.chunks, s.used = nil, 0
+	for k, sp := range s.index {
+		s.index[k] = s.append(old[sp.chunk][sp.off : sp.off+sp.n])
+	}
 }
 
 // load fills the cache from the records bucket.

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -567,6 +568,19 @@ func runBenchServe(ctx context.Context, env *cliEnv, args []string) int {
 		go srv.Serve(ln)
 		defer srv.Close()
 		*s.addr = ln.Addr().String()
+	}
+	// PRECERT_BENCH_SERVE_PROFILE names a file for a CPU profile of the
+	// serving (after warming), for BENCHMARKS.md's evidence.
+	if path := os.Getenv("PRECERT_BENCH_SERVE_PROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return fail(env, "bench-serve: %v", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(env, "bench-serve: %v", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if err := json.NewEncoder(env.stdout).Encode(info); err != nil {
 		return fail(env, "bench-serve: %v", err)
