@@ -11,10 +11,12 @@
 //
 // # What to call first
 //
-// Open the store with the issuer certificates, then create the handler
+// Open the store with the issuer certificates and its response cache (every
+// response in memory, written through on commit: a lookup per request
+// instead of a B+tree walk; see BENCHMARKS.md), then create the handler
 // with [New] and serve it with timeouts, directly as the server's handler:
 //
-//	store, err := ocspstate.Open("/var/lib/ca/ocsp.db", ocspstate.Options{Issuers: issuers})
+//	store, err := ocspstate.Open("/var/lib/ca/ocsp.db", ocspstate.Options{Issuers: issuers, CacheResponses: true})
 //	...
 //	h, err := responder.New(store, responder.Options{
 //		Issuers:    issuers,
