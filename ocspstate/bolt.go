@@ -25,7 +25,7 @@ const SchemaVersion = 1
 var (
 	bucketRecords = []byte("records") // Key → hot part of the Record (see encoding.go)
 	bucketBlobs   = []byte("blobs")   // Key ‖ tag → an immutable field, written once
-	bucketDue     = []byte("due")     // due time (8 bytes) ‖ Key → nil
+	bucketDue     = []byte("due")     // due time (8 bytes) ‖ Key → the hot part, as in records (empty in files written before it was kept there)
 	bucketMeta    = []byte("meta")    // "schema" → uint32; "count/" ‖ state → uint64
 	metaSchema    = []byte("schema")
 )
@@ -261,8 +261,6 @@ func (s *BoltStore) get(key Key, issuer IssuerID, serial *big.Int) (*Record, err
 	return rec, s.mapErr(err)
 }
 
-func noBlobs(byte) []byte { return nil }
-
 // readRecord decodes the record stored under key, whose hot part is hot.
 func readRecord(tx *bolt.Tx, key Key, hot []byte) (*Record, error) {
 	blobs := tx.Bucket(bucketBlobs)
@@ -416,7 +414,9 @@ func putRecord(tx *bolt.Tx, key []byte, old, rec *Record, hot []byte) error {
 		}
 	}
 	if !rec.Due.IsZero() {
-		if err := due.Put(dueKey(rec.Due, key), nil); err != nil {
+		// The index entry carries the record's hot part too, so that Due
+		// reads one bucket in order instead of looking each record up.
+		if err := due.Put(dueKey(rec.Due, key), hot); err != nil {
 			return err
 		}
 	}
@@ -480,10 +480,12 @@ func (s *BoltStore) Due(ctx context.Context, now time.Time, limit int) ([]*Recor
 	}
 	end := dueKey(now, nil)
 	var out []*Record
+	// The index is read in order and carries each record's hot part:
+	// no lookup per record.
 	err := s.db.View(func(tx *bolt.Tx) error {
 		recs := tx.Bucket(bucketRecords)
 		c := tx.Bucket(bucketDue).Cursor()
-		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
 			if bytes.Compare(k[:8], end) > 0 {
 				break
 			}
@@ -492,12 +494,15 @@ func (s *BoltStore) Due(ctx context.Context, now time.Time, limit int) ([]*Recor
 					return err
 				}
 			}
-			v := recs.Get(k[8:])
-			if v == nil {
-				return fmt.Errorf("%w: due index names a missing record", ErrCorrupt)
+			if len(v) == 0 {
+				// An entry written before index entries carried the
+				// record: look the record up.
+				if v = recs.Get(k[8:]); v == nil {
+					return fmt.Errorf("%w: due index names a missing record", ErrCorrupt)
+				}
 			}
-			r, err := decodeRecord(Key(k[8:]), v, noBlobs)
-			if err != nil {
+			r := new(Record)
+			if err := decodeHotInto(r, k[8:], v); err != nil {
 				return err
 			}
 			out = append(out, r)

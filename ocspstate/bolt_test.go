@@ -1,6 +1,7 @@
 package ocspstate_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/binary"
@@ -176,5 +177,53 @@ func newReserved(ca *testpki.CA, serial *big.Int) *ocspstate.Record {
 		NotBefore: now.Add(-time.Hour),
 		NotAfter:  now.Add(90 * 24 * time.Hour),
 		Lease:     ocspstate.Lease{Owner: "test", Expires: now.Add(time.Minute)},
+	}
+}
+
+// TestBoltDueIndexWithoutRecords: files written before due-index entries
+// carried the record hold empty entries; Due looks those records up.
+func TestBoltDueIndexWithoutRecords(t *testing.T) {
+	ca := testpki.Shared(t, testpki.ECDSAP256)
+	ctx := context.Background()
+	opts := ocspstate.Options{Issuers: []*x509.Certificate{ca.Intermediate}}
+	s, path := openTemp(t, opts)
+	for i := range 5 {
+		require.NoError(t, s.Reserve(ctx, newReserved(ca, big.NewInt(int64(500+i)))))
+	}
+	far := time.Now().Add(time.Hour)
+	before, err := s.Due(ctx, far, 100)
+	require.NoError(t, err)
+	require.Len(t, before, 5)
+	require.NoError(t, s.Close())
+
+	db, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("due"))
+		var keys [][]byte
+		if err := b.ForEach(func(k, v []byte) error {
+			require.NotEmpty(t, v, "entries carry the record")
+			keys = append(keys, bytes.Clone(k))
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := b.Put(k, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	require.NoError(t, db.Close())
+
+	s2, err := ocspstate.Open(path, opts)
+	require.NoError(t, err)
+	defer s2.Close()
+	after, err := s2.Due(ctx, far, 100)
+	require.NoError(t, err)
+	require.Len(t, after, len(before))
+	for i := range before {
+		require.True(t, before[i].Equal(after[i]), "serial %v", before[i].Serial)
 	}
 }

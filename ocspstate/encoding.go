@@ -3,6 +3,7 @@ package ocspstate
 import (
 	"encoding/binary"
 	"fmt"
+	"math/big"
 	"time"
 )
 
@@ -118,44 +119,12 @@ func storedResponse(b []byte) ([]byte, error) {
 // (by tag; missing ones are nil). It never panics and never trusts a
 // length: any inconsistency is ErrCorrupt.
 func decodeRecord(key Key, hot []byte, blobs func(tag byte) []byte) (*Record, error) {
-	issuer, serial, err := key.Split()
-	if err != nil {
+	if len(key) <= len(IssuerID{}) {
+		return nil, fmt.Errorf("%w: key of %d bytes is too short", ErrCorrupt, len(key))
+	}
+	r := new(Record)
+	if err := decodeHotInto(r, []byte(key), hot); err != nil {
 		return nil, err
-	}
-	d := decoder{b: hot}
-	if format := d.byte(); d.err == nil && format != recordFormat {
-		return nil, fmt.Errorf("%w: record format %d, want %d", ErrCorrupt, format, recordFormat)
-	}
-	r := &Record{Issuer: issuer, Serial: serial}
-	r.Version = d.uint64()
-	r.State = State(d.byte())
-	r.OCSP.ResponseDER = d.bytes()
-	flags := d.byte()
-	r.OCSP.Enabled = flags&1 != 0
-	r.OCSP.Status = Status(d.byte())
-	r.OCSP.RevokedAt = d.time()
-	reason := d.uvarint()
-	if reason > 255 {
-		d.fail("reason")
-	}
-	r.OCSP.Reason = int(reason)
-	r.OCSP.ThisUpdate = d.time()
-	r.OCSP.NextUpdate = d.time()
-	r.NotBefore = d.time()
-	r.NotAfter = d.time()
-	r.Lease.Owner = string(d.bytes())
-	r.Lease.Expires = d.time()
-	r.Created = d.time()
-	r.Updated = d.time()
-	r.Due = d.time()
-	if d.err == nil && len(d.b) != 0 {
-		d.fail(fmt.Sprintf("%d trailing bytes", len(d.b)))
-	}
-	if d.err != nil {
-		return nil, d.err
-	}
-	if !r.State.Valid() {
-		return nil, fmt.Errorf("%w: state %d", ErrCorrupt, r.State)
 	}
 	r.IntentDER = cloneOrNil(blobs(blobIntent))
 	r.PrecertDER = cloneOrNil(blobs(blobPrecert))
@@ -178,6 +147,53 @@ func decodeRecord(key Key, hot []byte, blobs func(tag byte) []byte) (*Record, er
 		}
 	}
 	return r, nil
+}
+
+// decodeHotInto fills r from a record's key and hot part, leaving the
+// immutable fields alone.
+func decodeHotInto(r *Record, key, hot []byte) error {
+	if len(key) <= len(IssuerID{}) {
+		return fmt.Errorf("%w: key of %d bytes is too short", ErrCorrupt, len(key))
+	}
+	copy(r.Issuer[:], key)
+	r.Serial = new(big.Int).SetBytes(key[len(IssuerID{}):])
+	d := decoder{b: hot}
+	if format := d.byte(); d.err == nil && format != recordFormat {
+		return fmt.Errorf("%w: record format %d, want %d", ErrCorrupt, format, recordFormat)
+	}
+	r.Version = d.uint64()
+	r.State = State(d.byte())
+	r.OCSP.ResponseDER = d.bytes()
+	flags := d.byte()
+	r.OCSP.Enabled = flags&1 != 0
+	r.OCSP.Status = Status(d.byte())
+	r.OCSP.RevokedAt = d.time()
+	reason := d.uvarint()
+	if reason > 255 {
+		d.fail("reason")
+	}
+	r.OCSP.Reason = int(reason)
+	r.OCSP.ThisUpdate = d.time()
+	r.OCSP.NextUpdate = d.time()
+	r.NotBefore = d.time()
+	r.NotAfter = d.time()
+	if owner := d.view(); len(owner) > 0 {
+		r.Lease.Owner = string(owner)
+	}
+	r.Lease.Expires = d.time()
+	r.Created = d.time()
+	r.Updated = d.time()
+	r.Due = d.time()
+	if d.err == nil && len(d.b) != 0 {
+		d.fail(fmt.Sprintf("%d trailing bytes", len(d.b)))
+	}
+	if d.err != nil {
+		return d.err
+	}
+	if !r.State.Valid() {
+		return fmt.Errorf("%w: state %d", ErrCorrupt, r.State)
+	}
+	return nil
 }
 
 func cloneOrNil(b []byte) []byte {
@@ -252,16 +268,21 @@ func (d *decoder) varint() int64 {
 // bytes returns a copy, so records never alias store memory (bbolt's
 // values live only as long as their transaction).
 func (d *decoder) bytes() []byte {
+	v := d.view()
+	if len(v) == 0 {
+		return nil
+	}
+	return append([]byte(nil), v...)
+}
+
+// view is bytes without the copy: valid only as long as the input.
+func (d *decoder) view() []byte {
 	n := d.uvarint()
 	if n > uint64(len(d.b)) {
 		d.fail("length")
 		return nil
 	}
-	v := d.take(int(n))
-	if len(v) == 0 {
-		return nil
-	}
-	return append([]byte(nil), v...)
+	return d.take(int(n))
 }
 
 func (d *decoder) time() time.Time {

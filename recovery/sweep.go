@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -246,8 +247,10 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 	}
 	// The commits of one batch complete while the next is read and signed.
 	// Until they land, that batch's records are still due, so the next
-	// read asks for twice the batch and skips what was seen.
+	// read asks for as many more as are still landing, and skips what was
+	// seen.
 	var pending *sync.WaitGroup
+	var landing atomic.Int64 // commits started and not yet done
 	defer func() {
 		if pending != nil {
 			pending.Wait()
@@ -259,7 +262,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 		}
 		limit := s.cfg.BatchSize
 		if pending != nil {
-			limit *= 2
+			limit += int(landing.Load())
 		}
 		t0 := time.Now()
 		batch, err := s.cfg.Store.Due(ctx, now, limit)
@@ -311,8 +314,10 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 						continue
 					}
 					commits.Add(1)
+					landing.Add(1)
 					go func() {
 						defer commits.Done()
+						defer landing.Add(-1)
 						a, err := commit()
 						done(r, append(acts, a...), err)
 					}()

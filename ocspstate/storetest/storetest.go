@@ -707,6 +707,7 @@ func testDueIndex(t *testing.T, e *env) {
 	require.NoError(t, err)
 	require.Len(t, due, 5, "the index holds one entry per record, not one per write")
 	require.Equal(t, 0, due[4].Serial.Cmp(first.Serial))
+	e.requireDueIsCurrent(due)
 
 	// Abandoning removes it from the index.
 	e.update(due[0], func(r *ocspstate.Record) error { r.State = ocspstate.Abandoned; return nil })
@@ -720,6 +721,7 @@ func testDueIndex(t *testing.T, e *env) {
 	due, err = e.store.Due(e.ctx, later, 100)
 	require.NoError(t, err)
 	require.True(t, containsSerial(due, issued.Serial), "issued record due for refresh at %v", issued.Due)
+	e.requireDueIsCurrent(due)
 	e.clock.Advance(later.Sub(e.clock.Now()))
 	fresh := e.sign(issued, e.signer)
 	refreshed := e.update(issued, func(r *ocspstate.Record) error { r.SetResponse(fresh); return nil })
@@ -727,6 +729,37 @@ func testDueIndex(t *testing.T, e *env) {
 	due, err = e.store.Due(e.ctx, later, 100)
 	require.NoError(t, err)
 	require.False(t, containsSerial(due, issued.Serial))
+
+	// A write that keeps the due time (a precertificate gets its SCTs
+	// under the same lease) still shows in what Due returns.
+	pre := e.inState(ocspstate.Precert)
+	moved := e.update(pre, func(r *ocspstate.Record) error {
+		r.State, r.SCTs = ocspstate.SCTs, [][]byte{[]byte("sct-a"), []byte("sct-b")}
+		return nil
+	})
+	require.True(t, moved.Due.Equal(pre.Due), "same lease, same due time")
+	all, err := e.store.Due(e.ctx, pre.Due, 1000)
+	require.NoError(t, err)
+	require.True(t, containsSerial(all, pre.Serial))
+	for _, r := range all {
+		if r.Serial.Cmp(pre.Serial) == 0 {
+			require.Equal(t, ocspstate.SCTs, r.State)
+		}
+	}
+	e.requireDueIsCurrent(all)
+}
+
+// requireDueIsCurrent checks that each record Due returned is the record
+// as stored now, but for the immutable fields: whatever a store keeps in
+// its due index must follow every write.
+func (e *env) requireDueIsCurrent(due []*ocspstate.Record) {
+	e.t.Helper()
+	for _, r := range due {
+		full, err := e.store.Get(e.ctx, r.Issuer, r.Serial)
+		require.NoError(e.t, err)
+		full.IntentDER, full.PrecertDER, full.SCTs, full.FinalDER = nil, nil, nil, nil
+		require.True(e.t, full.Equal(r), "Due returned serial %v at version %d, the store holds version %d", r.Serial, r.Version, full.Version)
+	}
 }
 
 func testRetireExpired(t *testing.T, e *env) {
