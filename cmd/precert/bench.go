@@ -132,8 +132,6 @@ type bencher struct {
 	pgDSN string
 	rows  []benchRow
 	done  int
-	once  sync.Once
-	out   bool
 }
 
 // progress announces the row being measured.

@@ -75,14 +75,12 @@ func TestMultiInstanceCrash(t *testing.T) {
 	dir := t.TempDir()
 	ca := testpki.Shared(t, testpki.ECDSAP256)
 	require.NoError(t, ca.Save(dir))
-	var logKeys []*ecdsa.PrivateKey
 	for i := 0; i < 2; i++ {
 		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		require.NoError(t, err)
 		der, err := x509.MarshalPKCS8PrivateKey(k)
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("log%d.key", i)), der, 0o600))
-		logKeys = append(logKeys, k)
 	}
 	// Create the schema before the children race to.
 	s, err := pgstore.Open(context.Background(), dsn, pgstore.Options{Schema: schema, MaxConns: 1})
