@@ -26,6 +26,22 @@ func toPrecert(resp *ocspstate.Response) func(*ocspstate.Record) error {
 	}
 }
 
+// resign re-signs the record's response with what the record says (status,
+// revocation), after apply changed it.
+func resign(signer *ocspstate.ResponseSigner, apply func(*ocspstate.Record)) func(*ocspstate.Record) error {
+	return func(r *ocspstate.Record) error {
+		apply(r)
+		resp, err := signer.SignRecord(r)
+		if err != nil {
+			return err
+		}
+		r.SetResponse(resp)
+		return nil
+	}
+}
+
+func keep(*ocspstate.Record) {}
+
 // TestResponseCacheWritesThrough: with the cache on, Response answers what
 // the last successful Update stored, at once; a refused Update changes
 // nothing; handed-out bytes are copies; a reopened store serves what was
@@ -66,15 +82,9 @@ func TestResponseCacheWritesThrough(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, good.DER, got, "a refused update leaves the cached response alone")
 
-	rec, err := s.Update(ctx, r.Issuer, r.Serial, func(r *ocspstate.Record) error {
+	rec, err := s.Update(ctx, r.Issuer, r.Serial, resign(signer, func(r *ocspstate.Record) {
 		r.OCSP.Status, r.OCSP.RevokedAt, r.OCSP.Reason = ocspstate.Revoked, time.Now().Add(-time.Minute).Truncate(time.Second), ocspstate.ReasonKeyCompromise
-		resp, err := signer.SignRecord(r)
-		if err != nil {
-			return err
-		}
-		r.SetResponse(resp)
-		return nil
-	})
+	}))
 	require.NoError(t, err)
 	got, err = s.Response(ctx, r.Issuer, r.Serial)
 	require.NoError(t, err)
@@ -91,14 +101,7 @@ func TestResponseCacheWritesThrough(t *testing.T) {
 	require.ErrorIs(t, err, ocspstate.ErrNotFound)
 
 	// A response loaded at Open, then replaced: the new one is served.
-	rec, err = s2.Update(ctx, r.Issuer, r.Serial, func(r *ocspstate.Record) error {
-		resp, err := signer.SignRecord(r)
-		if err != nil {
-			return err
-		}
-		r.SetResponse(resp)
-		return nil
-	})
+	rec, err = s2.Update(ctx, r.Issuer, r.Serial, resign(signer, keep))
 	require.NoError(t, err)
 	got, err = s2.Response(ctx, r.Issuer, r.Serial)
 	require.NoError(t, err)
@@ -154,14 +157,7 @@ func TestResponseCacheConcurrent(t *testing.T) {
 		writers.Go(func() {
 			for i := w; i < 4*n; i += 8 {
 				r := recs[i%n]
-				_, err := s.Update(ctx, r.Issuer, r.Serial, func(c *ocspstate.Record) error {
-					resp, err := signer.SignRecord(c)
-					if err != nil {
-						return err
-					}
-					c.SetResponse(resp)
-					return nil
-				})
+				_, err := s.Update(ctx, r.Issuer, r.Serial, resign(signer, keep))
 				if err != nil {
 					t.Errorf("update %v: %v", r.Serial, err)
 				}

@@ -4,9 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/certpipe/precert/ocspstate/pgstore"
 )
 
 // PostgresSchemaName returns a fresh schema name for one measurement,
@@ -19,13 +18,5 @@ func PostgresSchemaName() string {
 
 // DropPostgresSchema drops schema and everything in it, if it exists.
 func DropPostgresSchema(dsn, schema string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-	return err
+	return pgstore.DropSchema(context.Background(), dsn, schema)
 }

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -138,3 +139,20 @@ func (s *Store) migrate(ctx context.Context) error {
 // package. Open refuses it rather than write rows the newer build may not
 // expect.
 var ErrSchemaTooNew = errors.New("pgstore: schema is newer than this build")
+
+// DropSchema drops schema and everything in it, if it exists: every
+// record in it is gone. It is for throwaway schemas (tests, benchmarks);
+// a CA's own schema is never dropped by this package.
+func DropSchema(ctx context.Context, dsn, schema string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("pgstore: dropping schema %s: %w", schema, err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+		return fmt.Errorf("pgstore: dropping schema %s: %w", schema, err)
+	}
+	return nil
+}

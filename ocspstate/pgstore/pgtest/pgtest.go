@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/certpipe/precert/internal/integration"
+	"github.com/certpipe/precert/ocspstate/pgstore"
 )
 
 // DefaultDSN is the database tests use when PRECERT_PG_DSN is not set.
@@ -83,13 +84,5 @@ func NewSchemaName() string {
 
 // Drop drops schema and everything in it, if it exists.
 func Drop(ctx context.Context, dsn, schema string) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-	return err
+	return pgstore.DropSchema(ctx, dsn, schema)
 }
