@@ -1,35 +1,30 @@
 package responder
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/certpipe/precert/internal/perf"
 	"github.com/certpipe/precert/internal/testpki"
 	"github.com/certpipe/precert/ocspstate"
-	"golang.org/x/crypto/cryptobyte"
-	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 	"golang.org/x/crypto/ocsp"
 )
 
@@ -49,6 +44,7 @@ var bench struct {
 }
 
 func TestMain(m *testing.M) {
+	perf.RunLoadChild() // BenchmarkResponder's load generator process
 	code := m.Run()
 	if bench.store != nil {
 		bench.store.Close()
@@ -255,131 +251,6 @@ func perSerial(workers int, fn func(serial *big.Int) error) (time.Duration, erro
 	return time.Since(start), nil
 }
 
-// benchRequest is the DER OCSP request (SHA-1 CertID) for serial
-// base+i, built by hand so that the load generator stays cheap.
-func benchRequest(i int) []byte {
-	serial := new(big.Int).Add(bench.base, big.NewInt(int64(i)))
-	var b cryptobyte.Builder
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // OCSPRequest
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // TBSRequest
-			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // requestList
-				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // Request
-					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // CertID
-						b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-							b.AddASN1ObjectIdentifier(oidSHA1)
-							b.AddASN1NULL()
-						})
-						b.AddASN1OctetString(bench.nameKey[0])
-						b.AddASN1OctetString(bench.nameKey[1])
-						b.AddASN1BigInt(serial)
-					})
-				})
-			})
-		})
-	})
-	return b.BytesOrPanic()
-}
-
-// loadResult is what one load run measured.
-type loadResult struct {
-	requests  int
-	elapsed   time.Duration
-	latencies []time.Duration
-}
-
-func (r *loadResult) add(o loadResult) {
-	r.requests += o.requests
-	r.elapsed += o.elapsed
-	r.latencies = append(r.latencies, o.latencies...)
-}
-
-func (r *loadResult) perSecond() float64 { return float64(r.requests) / r.elapsed.Seconds() }
-
-func (r *loadResult) percentile(p float64) time.Duration {
-	if len(r.latencies) == 0 {
-		return 0
-	}
-	slices.Sort(r.latencies)
-	return r.latencies[min(len(r.latencies)-1, int(float64(len(r.latencies))*p))]
-}
-
-// load sends n GET requests for random stored serials to addr over conns
-// keep-alive connections, one request in flight per connection, like wrk.
-// It speaks HTTP/1.1 over raw TCP so that the generator, which shares the
-// machine's cores with the server, costs little and the same for every
-// handler; every answer must be 200 with a body.
-func load(addr string, n, conns int) (loadResult, error) {
-	var next atomic.Int64
-	results := make([]loadResult, conns)
-	errs := make([]error, conns)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for c := range conns {
-		wg.Go(func() {
-			errs[c] = loadConn(addr, n, &next, &results[c])
-		})
-	}
-	wg.Wait()
-	total := loadResult{elapsed: time.Since(start)}
-	for c := range conns {
-		if errs[c] != nil {
-			return total, errs[c]
-		}
-		total.requests += results[c].requests
-		total.latencies = append(total.latencies, results[c].latencies...)
-	}
-	return total, nil
-}
-
-func loadConn(addr string, n int, next *atomic.Int64, res *loadResult) error {
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	r := bufio.NewReader(conn)
-	w := bufio.NewWriter(conn)
-	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
-	var line []byte
-	for next.Add(1) <= int64(n) {
-		path := "/" + url.QueryEscape(base64.StdEncoding.EncodeToString(benchRequest(rng.IntN(bench.n))))
-		t0 := time.Now()
-		w.WriteString("GET ")
-		w.WriteString(path)
-		w.WriteString(" HTTP/1.1\r\nHost: bench\r\n\r\n")
-		if err := w.Flush(); err != nil {
-			return err
-		}
-		if line, err = r.ReadSlice('\n'); err != nil {
-			return err
-		}
-		if !bytes.HasPrefix(line, []byte("HTTP/1.1 200 ")) {
-			return fmt.Errorf("status line %q", line)
-		}
-		length := -1
-		for {
-			if line, err = r.ReadSlice('\n'); err != nil {
-				return err
-			}
-			if len(line) <= 2 {
-				break
-			}
-			if k, v, ok := bytes.Cut(line, []byte(":")); ok && bytes.EqualFold(k, []byte("Content-Length")) {
-				length, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
-			}
-		}
-		if length <= 0 {
-			return errors.New("no Content-Length")
-		}
-		if _, err := r.Discard(length); err != nil {
-			return err
-		}
-		res.latencies = append(res.latencies, time.Since(t0))
-		res.requests++
-	}
-	return nil
-}
-
 // listen serves h on a fresh loopback listener with net/http defaults.
 func listen(b *testing.B, h http.Handler) string {
 	b.Helper()
@@ -407,7 +278,8 @@ func benchConns() int {
 // benchSetup), and, in the same run, against a handler that
 // writes a fixed body of the same size, and against a bare lookup (decode,
 // Source.Response, write: the store's share). All face the same load
-// generator, PRECERT_BENCH_CONNS keep-alive connections (default 16),
+// generator (perf.LoadProcess: a separate process, as in precert bench),
+// PRECERT_BENCH_CONNS keep-alive connections (default 16),
 // interleaved in rounds, b.N requests in all for each. It reports
 // requests per second and the 99th percentile latency of the Handler and
 // of the fixed-body handler, the ratio of their request rates (ratio),
@@ -445,31 +317,34 @@ func BenchmarkResponder(b *testing.B) {
 		fixedBody
 	)
 	addrs := [...]string{handler: listen(b, bench.h), lookupOnly: listen(b, lookup), fixedBody: listen(b, fixed)}
-	conns := benchConns()
+	spec := perf.LoadSpec{Conns: benchConns(), NameHash: bench.nameKey[0], KeyHash: bench.nameKey[1],
+		SerialBase: bench.base.String(), Serials: bench.n}
 	// Warm the servers' connections and goroutines.
 	for _, addr := range addrs {
-		if _, err := load(addr, 4*conns, conns); err != nil {
+		spec.Addr, spec.N = addr, 4*spec.Conns
+		if _, err := perf.LoadProcess(spec); err != nil {
 			b.Fatal(err)
 		}
 	}
-	// Rounds of handler, lookup, fixed, fixed, lookup, handler, of about
-	// 20,000 requests each, so that all three see the same machine:
-	// whatever else runs on these cores (the load generator shares them)
-	// affects them alike.
+	// Rounds of handler, lookup, fixed, fixed, lookup, handler, so that
+	// all three see the same machine: whatever else runs on these cores
+	// (the load generator, a separate process, shares them) affects them
+	// alike.
 	rounds := min(max(b.N/40000, 1), 64)
-	slice := max(b.N/(2*rounds), 1)
-	var results [3]loadResult
+	spec.N = max(b.N/(2*rounds), 1)
+	var results [3]perf.LoadResult
 	b.ResetTimer()
 	for range rounds {
 		for _, which := range []int{handler, lookupOnly, fixedBody, fixedBody, lookupOnly, handler} {
 			if which != handler {
 				b.StopTimer()
 			}
-			res, err := load(addrs[which], slice, conns)
+			spec.Addr = addrs[which]
+			res, err := perf.LoadProcess(spec)
 			if err != nil {
 				b.Fatal(err)
 			}
-			results[which].add(res)
+			results[which].Add(res)
 			if which != handler {
 				b.StartTimer()
 			}
@@ -477,12 +352,12 @@ func BenchmarkResponder(b *testing.B) {
 	}
 	b.StopTimer()
 	ours, store, theirs := &results[handler], &results[lookupOnly], &results[fixedBody]
-	b.ReportMetric(ours.perSecond(), "req/s")
-	b.ReportMetric(float64(ours.percentile(0.99).Microseconds()), "p99-µs")
-	b.ReportMetric(theirs.perSecond(), "fixed-req/s")
-	b.ReportMetric(float64(theirs.percentile(0.99).Microseconds()), "fixed-p99-µs")
-	b.ReportMetric(ours.perSecond()/theirs.perSecond(), "ratio")
-	b.ReportMetric(store.perSecond()/theirs.perSecond(), "lookup-ratio")
+	b.ReportMetric(ours.PerSecond(), "req/s")
+	b.ReportMetric(float64(ours.P99.Microseconds()), "p99-µs")
+	b.ReportMetric(theirs.PerSecond(), "fixed-req/s")
+	b.ReportMetric(float64(theirs.P99.Microseconds()), "fixed-p99-µs")
+	b.ReportMetric(ours.PerSecond()/theirs.PerSecond(), "ratio")
+	b.ReportMetric(store.PerSecond()/theirs.PerSecond(), "lookup-ratio")
 }
 
 // BenchmarkServeHTTP measures the handler in process, without the
