@@ -178,8 +178,10 @@ func fmtRatio(r float64) string {
 	if r <= 0 || math.IsNaN(r) {
 		return "-"
 	}
-	if r < 0.01 {
-		return fmt.Sprintf("%.4f", r)
+	if r < 0.1 {
+		// Three significant digits, so that 0.0143 against a goal of
+		// 0.01 does not print as 0.01.
+		return fmt.Sprintf("%.3g", r)
 	}
 	return fmt.Sprintf("%.2f", r)
 }
