@@ -276,17 +276,10 @@ func (p *Pipeline) finish(ctx, work context.Context, rec *ocspstate.Record, prec
 		}
 		// Crash after this commit: SCTs durable; recovery builds the final
 		// certificate from them without paying CT again.
-		if err := p.step(work, serial, StepCommitSCTs, AfterCommitSCTs, func() error {
-			commitCtx, cancel := p.commitCtx(ctx)
-			defer cancel()
-			var err error
-			rec, err = p.cfg.Store.Update(commitCtx, p.issuer, serial, func(r *ocspstate.Record) error {
-				if err := p.owns(r, ocspstate.Precert); err != nil {
-					return err
-				}
+		if err := p.step(work, serial, StepCommitSCTs, AfterCommitSCTs, func() (err error) {
+			rec, err = p.advance(ctx, serial, ocspstate.Precert, func(r *ocspstate.Record) {
 				r.State = ocspstate.SCTs
 				r.SCTs = raws
-				return nil
 			})
 			return err
 		}); err != nil {
@@ -322,18 +315,11 @@ func (p *Pipeline) finish(ctx, work context.Context, rec *ocspstate.Record, prec
 	// committed per serial: the closure refuses anything but SCTs. Crash
 	// after this commit: Issued and durable, but the caller never heard;
 	// the certificate is in the store for the caller to fetch by serial.
-	if err := p.step(work, serial, StepCommitFinal, AfterCommitFinal, func() error {
-		commitCtx, cancel := p.commitCtx(ctx)
-		defer cancel()
-		var err error
-		rec, err = p.cfg.Store.Update(commitCtx, p.issuer, serial, func(r *ocspstate.Record) error {
-			if err := p.owns(r, ocspstate.SCTs); err != nil {
-				return err
-			}
+	if err := p.step(work, serial, StepCommitFinal, AfterCommitFinal, func() (err error) {
+		rec, err = p.advance(ctx, serial, ocspstate.SCTs, func(r *ocspstate.Record) {
 			r.State = ocspstate.Issued
 			r.FinalDER = final.Raw
 			r.Lease = ocspstate.Lease{}
-			return nil
 		})
 		return err
 	}); err != nil {
@@ -369,15 +355,9 @@ func (p *Pipeline) ctFailed(ctx, work context.Context, serial *big.Int, ctErr er
 		}
 		return stepErr(serial, StepCT, fmt.Errorf("%w (CT: %v)", cause, ctErr))
 	}
-	commitCtx, cancel := p.commitCtx(ctx)
-	defer cancel()
-	_, err := p.cfg.Store.Update(commitCtx, p.issuer, serial, func(r *ocspstate.Record) error {
-		if err := p.owns(r, ocspstate.Precert); err != nil {
-			return err
-		}
+	_, err := p.advance(ctx, serial, ocspstate.Precert, func(r *ocspstate.Record) {
 		r.State = ocspstate.CTFailed
 		r.Lease = ocspstate.Lease{}
-		return nil
 	})
 	if err != nil {
 		return stepErr(serial, StepCT, fmt.Errorf("%w; recording CTFailed: %w", ctErr, err))
@@ -429,15 +409,7 @@ func (p *Pipeline) Resume(ctx context.Context, issuer ocspstate.IssuerID, serial
 	}
 	p.log.Info("resuming", "serial", ocspstate.SerialHex(serial), "state", rec.State.String())
 	if rec.State == ocspstate.Reserved {
-		rec, err = p.cfg.Store.Update(ctx, issuer, serial, func(r *ocspstate.Record) error {
-			if err := p.owns(r, ocspstate.Reserved); err != nil {
-				return err
-			}
-			r.State = ocspstate.Abandoned
-			r.Lease = ocspstate.Lease{}
-			return nil
-		})
-		if err != nil {
+		if rec, err = p.advance(ctx, serial, ocspstate.Reserved, abandoned); err != nil {
 			return nil, stepErr(serial, StepResume, err)
 		}
 		res, err := p.stored(rec)
@@ -598,19 +570,31 @@ func (p *Pipeline) holdLease(ctx context.Context, serial *big.Int) (context.Cont
 	}
 }
 
-// abandon gives up a reservation nothing was signed for.
-func (p *Pipeline) abandon(ctx context.Context, serial *big.Int) {
+// advance commits one step of serial's record: from state from, which
+// this worker must still own (see owns), to what mutate makes of it. The
+// write is detached from the caller's cancellation (commitCtx): once a
+// step's work is done, its commit must finish.
+func (p *Pipeline) advance(ctx context.Context, serial *big.Int, from ocspstate.State, mutate func(*ocspstate.Record)) (*ocspstate.Record, error) {
 	cctx, cancel := p.commitCtx(ctx)
 	defer cancel()
-	_, err := p.cfg.Store.Update(cctx, p.issuer, serial, func(r *ocspstate.Record) error {
-		if err := p.owns(r, ocspstate.Reserved); err != nil {
+	return p.cfg.Store.Update(cctx, p.issuer, serial, func(r *ocspstate.Record) error {
+		if err := p.owns(r, from); err != nil {
 			return err
 		}
-		r.State = ocspstate.Abandoned
-		r.Lease = ocspstate.Lease{}
+		mutate(r)
 		return nil
 	})
-	if err != nil {
+}
+
+// abandoned gives a reservation up: the serial stays used (I3).
+func abandoned(r *ocspstate.Record) {
+	r.State = ocspstate.Abandoned
+	r.Lease = ocspstate.Lease{}
+}
+
+// abandon gives up a reservation nothing was signed for.
+func (p *Pipeline) abandon(ctx context.Context, serial *big.Int) {
+	if _, err := p.advance(ctx, serial, ocspstate.Reserved, abandoned); err != nil {
 		p.log.Warn("abandoning reservation failed; recovery will abandon it when the lease expires", "serial", ocspstate.SerialHex(serial), "err", err)
 	}
 }
