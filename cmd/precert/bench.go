@@ -20,8 +20,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -593,31 +591,21 @@ func runBenchServe(ctx context.Context, env *cliEnv, args []string) int {
 // validation cache holds every response, as in a responder that has been
 // up for a while; every answer must be 200.
 func warm(h http.Handler, nameHash, keyHash []byte, n int) error {
-	var next atomic.Int64
-	var first atomic.Pointer[error]
-	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
-		wg.Go(func() {
-			w := &discardWriter{h: http.Header{}}
-			for i := next.Add(1); i <= int64(n) && first.Load() == nil; i = next.Add(1) {
-				req := perf.OCSPRequest(nameHash, keyHash, big.NewInt(i))
-				r, _ := http.NewRequest(http.MethodPost, "/", bytes.NewReader(req))
-				r.Header.Set("Content-Type", "application/ocsp-request")
-				clear(w.h)
-				w.code = 0
-				h.ServeHTTP(w, r)
-				if w.code != http.StatusOK {
-					err := fmt.Errorf("serial %d: status %d", i, w.code)
-					first.CompareAndSwap(nil, &err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if p := first.Load(); p != nil {
-		return *p
-	}
-	return nil
+	_, err := perf.Parallel(n, runtime.GOMAXPROCS(0), func(i int) error {
+		serial := big.NewInt(int64(i + 1))
+		r, err := http.NewRequest(http.MethodPost, "/", bytes.NewReader(perf.OCSPRequest(nameHash, keyHash, serial)))
+		if err != nil {
+			return err
+		}
+		r.Header.Set("Content-Type", "application/ocsp-request")
+		w := &discardWriter{h: http.Header{}}
+		h.ServeHTTP(w, r)
+		if w.code != http.StatusOK {
+			return fmt.Errorf("serial %d: status %d", serial, w.code)
+		}
+		return nil
+	})
+	return err
 }
 
 type discardWriter struct {

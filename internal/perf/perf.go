@@ -309,7 +309,7 @@ type SweepEnv struct {
 // records in dir, with its own CA kept beside it so that the store can be
 // reused by later runs.
 func NewSweepEnv(dir string, total int) (*SweepEnv, error) {
-	caDir := filepath.Join(dir, "sweep-ca")
+	caDir := SweepCADir(dir)
 	ca, err := testpki.Load(caDir)
 	if err != nil {
 		if ca, err = testpki.New(testpki.ECDSAP256); err != nil {
@@ -322,9 +322,9 @@ func NewSweepEnv(dir string, total int) (*SweepEnv, error) {
 		if err := ca.Save(caDir); err != nil {
 			return nil, err
 		}
-		os.Remove(filepath.Join(dir, fmt.Sprintf("sweep-%d.db", total)))
+		os.Remove(SweepStorePath(dir, total))
 	}
-	store, err := ocspstate.Open(filepath.Join(dir, fmt.Sprintf("sweep-%d.db", total)), ocspstate.Options{Issuers: []*x509.Certificate{ca.Intermediate}})
+	store, err := ocspstate.Open(SweepStorePath(dir, total), ocspstate.Options{Issuers: []*x509.Certificate{ca.Intermediate}})
 	if err != nil {
 		return nil, err
 	}
