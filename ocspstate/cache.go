@@ -2,7 +2,6 @@ package ocspstate
 
 import (
 	"bytes"
-	"math/big"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -151,20 +150,4 @@ func (c *responseCache) writeThrough(tx *bolt.Tx, key []byte, old, resp []byte) 
 	key = bytes.Clone(key)
 	resp = bytes.Clone(resp)
 	tx.OnCommit(func() { c.set(key, resp) })
-}
-
-// keyBufSize fits any key: the issuer ID and a serial's magnitude.
-const keyBufSize = len(IssuerID{}) + MaxSerialOctets
-
-// appendKey appends NewKey(issuer, serial) to b without allocating when b
-// has room; serial must have passed CheckSerial.
-func appendKey(b []byte, issuer IssuerID, serial *big.Int) []byte {
-	b = append(b, issuer[:]...)
-	n := (serial.BitLen() + 7) / 8
-	start := len(b)
-	for range n {
-		b = append(b, 0)
-	}
-	serial.FillBytes(b[start:])
-	return b
 }

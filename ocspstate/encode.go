@@ -35,13 +35,6 @@ type responseEncoder struct {
 	cert        []byte // the delegated responder's certificate, or nil
 }
 
-var (
-	oidECDSAWithSHA256 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}
-	oidECDSAWithSHA384 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 3}
-	oidECDSAWithSHA512 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 4}
-	oidSHA256WithRSA   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 11}
-)
-
 // newResponseEncoder prepares an encoder, or returns nil if key's type is
 // one it does not handle (then the signer falls back to x/crypto/ocsp,
 // which refuses the key types it does not know either).

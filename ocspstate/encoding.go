@@ -119,9 +119,6 @@ func storedResponse(b []byte) ([]byte, error) {
 // (by tag; missing ones are nil). It never panics and never trusts a
 // length: any inconsistency is ErrCorrupt.
 func decodeRecord(key Key, hot []byte, blobs func(tag byte) []byte) (*Record, error) {
-	if len(key) <= len(IssuerID{}) {
-		return nil, fmt.Errorf("%w: key of %d bytes is too short", ErrCorrupt, len(key))
-	}
 	r := new(Record)
 	if err := decodeHotInto(r, []byte(key), hot); err != nil {
 		return nil, err

@@ -322,12 +322,26 @@ type Key string
 
 // NewKey builds the key of (issuer, serial).
 func NewKey(issuer IssuerID, serial *big.Int) Key {
-	b := make([]byte, 0, len(issuer)+MaxSerialOctets)
-	b = append(b, issuer[:]...)
-	if serial != nil {
-		b = append(b, serial.Bytes()...)
+	if serial == nil {
+		return Key(issuer[:])
 	}
-	return Key(b)
+	return Key(appendKey(make([]byte, 0, keyBufSize), issuer, serial))
+}
+
+// keyBufSize fits any key: the issuer ID and a serial's magnitude.
+const keyBufSize = len(IssuerID{}) + MaxSerialOctets
+
+// appendKey appends the key of (issuer, serial) to b, without allocating
+// when b has room (keyBufSize).
+func appendKey(b []byte, issuer IssuerID, serial *big.Int) []byte {
+	b = append(b, issuer[:]...)
+	n := (serial.BitLen() + 7) / 8
+	start := len(b)
+	for range n {
+		b = append(b, 0)
+	}
+	serial.FillBytes(b[start:])
+	return b
 }
 
 // Split returns the issuer and serial of k.

@@ -374,32 +374,22 @@ func parseAndVerify(der []byte, issuer *x509.Certificate, id IssuerID, verifySig
 var signatureAlgorithms = map[string]x509.SignatureAlgorithm{}
 
 func init() {
-	add := func(alg x509.SignatureAlgorithm, oid asn1.ObjectIdentifier, withNull bool) {
-		var b cryptobyte.Builder
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			b.AddASN1ObjectIdentifier(oid)
-			if withNull {
-				b.AddASN1NULL()
-			}
-		})
-		signatureAlgorithms[string(b.BytesOrPanic())] = alg
-	}
 	for _, a := range []struct {
 		alg  x509.SignatureAlgorithm
 		oid  asn1.ObjectIdentifier
 		null bool
 	}{
-		{x509.ECDSAWithSHA256, asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}, false},
-		{x509.ECDSAWithSHA384, asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 3}, false},
-		{x509.ECDSAWithSHA512, asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 4}, false},
-		{x509.SHA256WithRSA, asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 11}, true},
+		{x509.ECDSAWithSHA256, oidECDSAWithSHA256, false},
+		{x509.ECDSAWithSHA384, oidECDSAWithSHA384, false},
+		{x509.ECDSAWithSHA512, oidECDSAWithSHA512, false},
+		{x509.SHA256WithRSA, oidSHA256WithRSA, true},
 		{x509.SHA384WithRSA, asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 12}, true},
 		{x509.SHA512WithRSA, asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 13}, true},
 		{x509.PureEd25519, asn1.ObjectIdentifier{1, 3, 101, 112}, false},
 	} {
-		add(a.alg, a.oid, a.null)
+		signatureAlgorithms[string(algorithmIdentifier(a.oid, a.null))] = a.alg
 		if a.null { // some encoders omit the NULL
-			add(a.alg, a.oid, false)
+			signatureAlgorithms[string(algorithmIdentifier(a.oid, false))] = a.alg
 		}
 	}
 }
@@ -447,13 +437,17 @@ func IssuerHashes(issuer *x509.Certificate, h crypto.Hash) (nameHash, keyHash []
 }
 
 var (
-	oidSHA1        = asn1.ObjectIdentifier{1, 3, 14, 3, 2, 26}
-	oidSHA256      = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}
-	oidOCSPBasic   = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 1}
-	tagGood        = cbasn1.Tag(0).ContextSpecific()
-	tagRevoked     = cbasn1.Tag(1).ContextSpecific().Constructed()
-	tagUnknown     = cbasn1.Tag(2).ContextSpecific()
-	tagResponderID = cbasn1.Tag(0).ContextSpecific().Constructed() // base; +1 byName, +2 byKey
+	oidECDSAWithSHA256 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}
+	oidECDSAWithSHA384 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 3}
+	oidECDSAWithSHA512 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 4}
+	oidSHA256WithRSA   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 11}
+	oidSHA1            = asn1.ObjectIdentifier{1, 3, 14, 3, 2, 26}
+	oidSHA256          = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}
+	oidOCSPBasic       = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 1}
+	tagGood            = cbasn1.Tag(0).ContextSpecific()
+	tagRevoked         = cbasn1.Tag(1).ContextSpecific().Constructed()
+	tagUnknown         = cbasn1.Tag(2).ContextSpecific()
+	tagResponderID     = cbasn1.Tag(0).ContextSpecific().Constructed() // base; +1 byName, +2 byKey
 )
 
 type rawResponse struct {
