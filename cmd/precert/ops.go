@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"flag"
 	"fmt"
 	"net/http"
 	"strings"
@@ -21,7 +22,7 @@ import (
 
 func runInspect(ctx context.Context, env *cliEnv, args []string) int {
 	fs := newFlags(env, "inspect", "inspect --db FILE|DSN [--loglist FILE] [SERIAL]")
-	db := fs.String("db", "", "the store: a bbolt file, or a postgres:// DSN (?schema=NAME picks the schema, default precert)")
+	db := dbFlag(fs)
 	loglist := fs.String("loglist", "", "a v3 log list, to name the logs of stored SCTs")
 	if code, ok := parse(fs, args); !ok {
 		return code
@@ -145,7 +146,7 @@ func printRecord(env *cliEnv, r *ocspstate.Record, logNames map[[32]byte]string)
 
 func runAudit(ctx context.Context, env *cliEnv, args []string) int {
 	fs := newFlags(env, "audit", "audit --db FILE|DSN --issuer PEM [--loglist FILE] [--expiry-margin DUR]")
-	db := fs.String("db", "", "the store: a bbolt file, or a postgres:// DSN")
+	db := dbFlag(fs)
 	issuerPath := fs.String("issuer", "", "PEM file with the issuing CA certificate(s)")
 	loglist := fs.String("loglist", "", "a v3 log list, to verify the SCTs embedded in final certificates")
 	margin := fs.Duration("expiry-margin", 0, "OCSP service past NotAfter the store was configured with")
@@ -199,19 +200,15 @@ func runAudit(ctx context.Context, env *cliEnv, args []string) int {
 
 func runSweep(ctx context.Context, env *cliEnv, args []string) int {
 	fs := newFlags(env, "sweep", "sweep --db FILE|DSN --issuer PEM (--key PEM | --responder-cert PEM --responder-key PEM) [--loglist FILE --issuer-key PEM]")
-	db := fs.String("db", "", "the store: a bbolt file, or a postgres:// DSN")
-	issuerPath := fs.String("issuer", "", "PEM file with the issuing CA certificate")
-	key := fs.String("key", "", "the issuer's private key, to sign responses")
-	respCert := fs.String("responder-cert", "", "a delegated OCSP responder certificate, to sign responses instead")
-	respKey := fs.String("responder-key", "", "the delegated responder's private key")
+	of := addOperatorFlags(fs, "the issuer's private key, to sign responses")
 	loglist := fs.String("loglist", "", "a v3 log list: with it, precertificates left in flight are resubmitted and finished")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	if code := required(env, "sweep", map[string]string{"db": *db, "issuer": *issuerPath}); code != 0 {
+	if code := required(env, "sweep", map[string]string{"db": *of.db, "issuer": *of.issuer}); code != 0 {
 		return code
 	}
-	o, err := openOperator(ctx, env, *db, *issuerPath, *key, *respCert, *respKey, false)
+	o, err := of.open(ctx, env, false)
 	if err != nil {
 		return fail(env, "sweep: %v", err)
 	}
@@ -253,6 +250,30 @@ type operator struct {
 	chain     []*x509.Certificate
 	issuerKey crypto.Signer // nil unless --key was given
 	signer    *ocspstate.ResponseSigner
+}
+
+// dbHelp is --db's help, the same in every command.
+const dbHelp = "the store: a bbolt file, or a postgres:// DSN (?schema=NAME picks the schema, default precert)"
+
+func dbFlag(fs *flag.FlagSet) *string { return fs.String("db", "", dbHelp) }
+
+// operatorFlags are the flags of the commands that sign responses: the
+// store, the issuer, and the issuer's key or a delegated responder.
+type operatorFlags struct{ db, issuer, key, respCert, respKey *string }
+
+func addOperatorFlags(fs *flag.FlagSet, keyHelp string) *operatorFlags {
+	return &operatorFlags{
+		db:       dbFlag(fs),
+		issuer:   fs.String("issuer", "", "PEM file with the issuing CA certificate"),
+		key:      fs.String("key", "", keyHelp),
+		respCert: fs.String("responder-cert", "", "a delegated OCSP responder certificate, to sign responses with instead of the issuer"),
+		respKey:  fs.String("responder-key", "", "the delegated responder's private key"),
+	}
+}
+
+// open opens the operator the flags name (see openOperator).
+func (f *operatorFlags) open(ctx context.Context, env *cliEnv, serving bool) (*operator, error) {
+	return openOperator(ctx, env, *f.db, *f.issuer, *f.key, *f.respCert, *f.respKey, serving)
 }
 
 // openOperator loads the issuer (the first certificate of issuerPath; the

@@ -22,21 +22,17 @@ import (
 
 func runServe(ctx context.Context, env *cliEnv, args []string) int {
 	fs := newFlags(env, "serve", "serve --db FILE|DSN --issuer PEM [--responder-cert PEM --responder-key PEM | --key PEM] --addr ADDR [--metrics ADDR] [--sweep-interval DUR]")
-	db := fs.String("db", "", "the store: a bbolt file (this process holds it while serving), or a postgres:// DSN shared with other processes")
-	issuerPath := fs.String("issuer", "", "PEM file with the issuing CA certificate")
-	key := fs.String("key", "", "the issuer's key: with it (or a delegated responder), the startup sweep runs and responses are kept fresh")
-	respCert := fs.String("responder-cert", "", "a delegated OCSP responder certificate to re-sign responses with")
-	respKey := fs.String("responder-key", "", "the delegated responder's key")
+	of := addOperatorFlags(fs, "the issuer's key: with it (or a delegated responder), the startup sweep runs and responses are kept fresh")
 	addr := fs.String("addr", "", "address to serve OCSP on, e.g. :8080 (GET and POST at any path)")
 	metricsAddr := fs.String("metrics", "", "address for /metrics, /healthz and /readyz")
 	interval := fs.Duration("sweep-interval", 5*time.Minute, "background sweep interval (with a key)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	if code := required(env, "serve", map[string]string{"db": *db, "issuer": *issuerPath, "addr": *addr}); code != 0 {
+	if code := required(env, "serve", map[string]string{"db": *of.db, "issuer": *of.issuer, "addr": *addr}); code != 0 {
 		return code
 	}
-	o, err := openOperator(ctx, env, *db, *issuerPath, *key, *respCert, *respKey, true)
+	o, err := of.open(ctx, env, true)
 	if err != nil {
 		return fail(env, "serve: %v", err)
 	}
