@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
+	"fmt"
 	"math/big"
 	"time"
 
@@ -35,10 +36,10 @@ type responseEncoder struct {
 	cert        []byte // the delegated responder's certificate, or nil
 }
 
-// newResponseEncoder prepares an encoder, or returns nil if key's type is
-// one it does not handle (then the signer falls back to x/crypto/ocsp,
-// which refuses the key types it does not know either).
-func newResponseEncoder(issuer, responder *x509.Certificate, key crypto.Signer, certIDHash crypto.Hash) *responseEncoder {
+// newResponseEncoder prepares an encoder for key: ECDSA on P-256, P-384 or
+// P-521, or RSA (the key types x/crypto/ocsp signs with, less P-224, which
+// BR §6.1.5 does not allow).
+func newResponseEncoder(issuer, responder *x509.Certificate, key crypto.Signer, certIDHash crypto.Hash) (*responseEncoder, error) {
 	e := &responseEncoder{key: key}
 	var sigOID asn1.ObjectIdentifier
 	withNull := false
@@ -52,12 +53,12 @@ func newResponseEncoder(issuer, responder *x509.Certificate, key crypto.Signer, 
 		case elliptic.P521():
 			e.hash, sigOID = crypto.SHA512, oidECDSAWithSHA512
 		default:
-			return nil
+			return nil, fmt.Errorf("ocspstate: signing key on curve %s: only P-256, P-384 and P-521 are supported", pub.Curve.Params().Name)
 		}
 	case *rsa.PublicKey:
 		e.hash, sigOID, withNull = crypto.SHA256, oidSHA256WithRSA, true
 	default:
-		return nil
+		return nil, fmt.Errorf("ocspstate: signing key of type %T: only ECDSA and RSA keys are supported", pub)
 	}
 	hashOID := oidSHA1
 	if certIDHash == crypto.SHA256 {
@@ -65,7 +66,7 @@ func newResponseEncoder(issuer, responder *x509.Certificate, key crypto.Signer, 
 	}
 	var err error
 	if e.nameHash, e.keyHash, err = IssuerHashes(issuer, certIDHash); err != nil {
-		return nil
+		return nil, err
 	}
 	e.sigAlg = algorithmIdentifier(sigOID, withNull)
 	e.certIDAlg = algorithmIdentifier(hashOID, true)
@@ -79,7 +80,7 @@ func newResponseEncoder(issuer, responder *x509.Certificate, key crypto.Signer, 
 		b.AddBytes(signer.RawSubject)
 	})
 	e.responderID = b.BytesOrPanic()
-	return e
+	return e, nil
 }
 
 func algorithmIdentifier(oid asn1.ObjectIdentifier, withNull bool) []byte {

@@ -3,6 +3,7 @@ package ocspstate_test
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
@@ -142,5 +143,19 @@ func signBoth(t *testing.T, signer *ocspstate.ResponseSigner, issuer, responder 
 		if a.ProducedAt.Equal(b.ProducedAt) || attempt == 2 {
 			return resp.DER, theirs
 		}
+	}
+}
+
+// TestSignerRefusesUnsupportedKeys: keys the encoder cannot sign with are
+// refused when the signer is made, with a message naming what is supported.
+func TestSignerRefusesUnsupportedKeys(t *testing.T) {
+	ca := testpki.Shared(t, testpki.ECDSAP256)
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	p224, err := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	require.NoError(t, err)
+	for _, key := range []crypto.Signer{edKey, p224} {
+		_, err := ocspstate.NewResponseSigner(ocspstate.SignerConfig{Issuer: ca.Intermediate, Key: key})
+		require.ErrorContains(t, err, "supported")
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"math/big"
 	"time"
-
-	"golang.org/x/crypto/ocsp"
 )
 
 // Response is a signed OCSP response and its validity interval, as
@@ -64,7 +62,7 @@ type ResponseSigner struct {
 	cfg      SignerConfig
 	issuerID IssuerID
 	signer   *x509.Certificate // Responder or Issuer
-	enc      *responseEncoder  // nil: x/crypto/ocsp encodes
+	enc      *responseEncoder
 }
 
 // DefaultResponseValidity is the validity used when
@@ -108,10 +106,13 @@ func NewResponseSigner(cfg SignerConfig) (*ResponseSigner, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &ResponseSigner{cfg: cfg, issuerID: IssuerIDOf(cfg.Issuer), signer: cfg.Issuer,
-		enc: newResponseEncoder(cfg.Issuer, cfg.Responder, cfg.Key, cfg.CertIDHash)}
+	s := &ResponseSigner{cfg: cfg, issuerID: IssuerIDOf(cfg.Issuer), signer: cfg.Issuer}
 	if cfg.Responder != nil {
 		s.signer = cfg.Responder
+	}
+	var err error
+	if s.enc, err = newResponseEncoder(cfg.Issuer, cfg.Responder, cfg.Key, cfg.CertIDHash); err != nil {
+		return nil, err
 	}
 	pub, err := x509.MarshalPKIXPublicKey(cfg.Key.Public())
 	if err != nil {
@@ -141,8 +142,8 @@ func (s *ResponseSigner) IssuerID() IssuerID { return s.issuerID }
 func (s *ResponseSigner) Validity() time.Duration { return s.cfg.Validity }
 
 // Sign signs a response for serial. status must be Good or Revoked: any
-// other value is refused (x/crypto/ocsp would write a response without a
-// certStatus). For Revoked, revokedAt is required and reason must be an
+// other value is refused (a response without a good or revoked certStatus
+// is junk to relying parties). For Revoked, revokedAt is required and reason must be an
 // RFC 5280 CRLReason (0–10 except 7); 0 omits the reason, as BR §7.2.2
 // requires for "unspecified".
 func (s *ResponseSigner) Sign(serial *big.Int, status Status, revokedAt time.Time, reason int) (*Response, error) {
@@ -165,10 +166,9 @@ func (s *ResponseSigner) sign(serial *big.Int, status Status, revokedAt time.Tim
 	if err := CheckSerial(serial); err != nil {
 		return nil, err
 	}
-	tmpl := ocsp.Response{SerialNumber: serial, IssuerHash: s.cfg.CertIDHash, Certificate: s.cfg.Responder}
 	switch status {
 	case Good:
-		tmpl.Status = ocsp.Good
+		revokedAt, reason = time.Time{}, 0
 	case Revoked:
 		if revokedAt.IsZero() {
 			return nil, fmt.Errorf("ocspstate: revoked response for serial %s needs a revocation time", SerialHex(serial))
@@ -176,33 +176,21 @@ func (s *ResponseSigner) sign(serial *big.Int, status Status, revokedAt time.Tim
 		if err := CheckReason(reason); err != nil {
 			return nil, err
 		}
-		tmpl.Status = ocsp.Revoked
-		tmpl.RevokedAt = revokedAt.UTC().Truncate(time.Second)
-		tmpl.RevocationReason = reason
+		revokedAt = revokedAt.UTC().Truncate(time.Second)
 	default:
 		return nil, fmt.Errorf("ocspstate: refusing to sign status %v for serial %s: only good and revoked are signed", status, SerialHex(serial))
 	}
 	now := s.cfg.Now().UTC()
-	tmpl.ThisUpdate = now.Add(-s.cfg.Backdate).Truncate(time.Second)
-	tmpl.NextUpdate = tmpl.ThisUpdate.Add(s.cfg.Validity - time.Second)
-	responder := s.cfg.Issuer
-	if s.cfg.Responder != nil {
-		responder = s.cfg.Responder
-	}
-	var der []byte
-	var err error
-	if s.enc != nil {
-		der, err = s.enc.encode(serial, status, tmpl.RevokedAt, reason, tmpl.ThisUpdate, tmpl.NextUpdate, now.Truncate(time.Minute))
-	} else {
-		der, err = ocsp.CreateResponse(s.cfg.Issuer, responder, tmpl, s.cfg.Key)
-	}
+	thisUpdate := now.Add(-s.cfg.Backdate).Truncate(time.Second)
+	nextUpdate := thisUpdate.Add(s.cfg.Validity - time.Second)
+	der, err := s.enc.encode(serial, status, revokedAt, reason, thisUpdate, nextUpdate, now.Truncate(time.Minute))
 	if err != nil {
 		return nil, fmt.Errorf("ocspstate: signing response for serial %s: %w", SerialHex(serial), err)
 	}
 	// Check what was signed before anyone sees it.
 	info, err := parseAndVerify(der, s.cfg.Issuer, s.issuerID, verifySig)
 	if err == nil {
-		err = info.check(Expect{Serial: serial, Status: status, RevokedAt: tmpl.RevokedAt, Reason: reason})
+		err = info.check(Expect{Serial: serial, Status: status, RevokedAt: revokedAt, Reason: reason})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ocspstate: response just signed for serial %s fails validation: %w", SerialHex(serial), err)
