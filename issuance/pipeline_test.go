@@ -2,11 +2,14 @@ package issuance_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -474,4 +477,38 @@ func TestRandomSerials(t *testing.T) {
 		_, err := issuance.RandomSerials{Bits: bits}.Serial()
 		require.Error(t, err, fmt.Sprint(bits))
 	}
+}
+
+// faultySigner returns corrupted signatures once faulty is set, as a
+// failing HSM might.
+type faultySigner struct {
+	crypto.Signer
+	faulty atomic.Bool
+}
+
+func (f *faultySigner) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	sig, err := f.Signer.Sign(rand, digest, opts)
+	if err == nil && f.faulty.Load() {
+		sig[len(sig)/2] ^= 0x01
+	}
+	return sig, err
+}
+
+// TestFaultySignerPublishesNothing: a precertificate whose signature does
+// not verify is never committed nor sent to a log (I1); the reservation
+// stays for recovery to abandon.
+func TestFaultySignerPublishesNothing(t *testing.T) {
+	e := pipetest.New(t, pipetest.Options{})
+	key := &faultySigner{Signer: e.Key}
+	p := e.Pipeline(func(c *issuance.Config) { c.IssuerKey = key })
+	key.faulty.Store(true)
+	_, err := p.Issue(e.Ctx, e.Request())
+	var ie *issuance.Error
+	require.ErrorAs(t, err, &ie)
+	require.Equal(t, issuance.StepSignPrecert, ie.Step, "%v", err)
+	require.ErrorContains(t, err, "does not verify")
+	require.Zero(t, e.Submissions())
+	r := e.Record(ie.Serial)
+	require.Equal(t, ocspstate.Reserved, r.State)
+	require.Empty(t, r.PrecertDER)
 }

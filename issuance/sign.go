@@ -119,26 +119,14 @@ func (is *issuer) lint(cert *x509.Certificate) error {
 
 var errTokenUsed = errors.New("issuance: signing token already used")
 
-// signPrecert signs the reserved intent, byte for byte, with the real key,
-// and verifies the signature as x509.CreateCertificate would (a faulty
-// signer must not produce a precertificate that CT logs then publish).
+// signPrecert signs the reserved intent, byte for byte, with the real key.
 func (is *issuer) signPrecert(tok *precertToken) (*x509.Certificate, error) {
 	if tok == nil || !tok.used.CompareAndSwap(false, true) {
 		return nil, errTokenUsed
 	}
-	der, err := signTBS(tok.intent, is.sigAlg, is.key)
+	cert, err := is.signReal(tok.intent)
 	if err != nil {
 		return nil, fmt.Errorf("signing the precertificate: %w", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("parsing the signed precertificate: %w", err)
-	}
-	if !bytes.Equal(cert.RawTBSCertificate, tok.intent) {
-		return nil, errors.New("the signed precertificate's TBS differs from the reserved intent")
-	}
-	if err := cert.CheckSignatureFrom(is.cert); err != nil {
-		return nil, fmt.Errorf("the precertificate's signature does not verify: %w", err)
 	}
 	return cert, nil
 }
@@ -155,13 +143,9 @@ func (is *issuer) prepareFinal(precert *x509.Certificate, sctListValue []byte) (
 		return nil, err
 	}
 	if is.linter != nil {
-		der, err := signTBS(tbsDER, is.sigAlg, is.lintKey)
+		lintCert, err := is.signAs(tbsDER, is.lintKey)
 		if err != nil {
 			return nil, fmt.Errorf("signing the final certificate for linting: %w", err)
-		}
-		lintCert, err := x509.ParseCertificate(der)
-		if err != nil {
-			return nil, fmt.Errorf("parsing the final certificate for linting: %w", err)
 		}
 		if err := is.lint(lintCert); err != nil {
 			return nil, err
@@ -170,24 +154,43 @@ func (is *issuer) prepareFinal(precert *x509.Certificate, sctListValue []byte) (
 	return &finalToken{tbs: tbsDER}, nil
 }
 
-// signFinal signs the token's TBS with the real key and verifies the
-// signature against the issuer certificate.
+// signFinal signs the token's TBS with the real key.
 func (is *issuer) signFinal(tok *finalToken) (*x509.Certificate, error) {
 	if tok == nil || !tok.used.CompareAndSwap(false, true) {
 		return nil, errTokenUsed
 	}
-	der, err := signTBS(tok.tbs, is.sigAlg, is.key)
+	cert, err := is.signReal(tok.tbs)
 	if err != nil {
 		return nil, fmt.Errorf("signing the final certificate: %w", err)
 	}
-	cert, err := x509.ParseCertificate(der)
+	return cert, nil
+}
+
+// signReal signs tbs with the real key. The certificate must carry exactly
+// tbs and its signature must verify against the issuer certificate, as
+// x509.CreateCertificate checks: a faulty signer must not produce a
+// certificate that anyone (a CT log, the caller) then sees.
+func (is *issuer) signReal(tbs []byte) (*x509.Certificate, error) {
+	cert, err := is.signAs(tbs, is.key)
 	if err != nil {
-		return nil, fmt.Errorf("parsing the signed final certificate: %w", err)
+		return nil, err
+	}
+	if !bytes.Equal(cert.RawTBSCertificate, tbs) {
+		return nil, errors.New("the signed certificate's TBS differs from the one meant to be signed")
 	}
 	if err := cert.CheckSignatureFrom(is.cert); err != nil {
-		return nil, fmt.Errorf("the final certificate's signature does not verify: %w", err)
+		return nil, fmt.Errorf("the signature does not verify: %w", err)
 	}
 	return cert, nil
+}
+
+// signAs signs tbs with key and parses the certificate.
+func (is *issuer) signAs(tbs []byte, key crypto.Signer) (*x509.Certificate, error) {
+	der, err := signTBS(tbs, is.sigAlg, key)
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
 }
 
 // signTBS signs a TBSCertificate and wraps it into a Certificate.
