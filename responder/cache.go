@@ -41,39 +41,35 @@ func unix32(t time.Time) uint32 {
 	return uint32(min(max(t.Unix(), 0), math.MaxUint32))
 }
 
-// serialKey is a positive serial of at most 20 octets, big-endian and
-// left-padded with zeros, so that equal serials have equal keys.
+// serialKey is a serial that passes [ocspstate.CheckSerial] (positive, at
+// most 20 octets in DER), big-endian and left-padded with zeros, so that
+// equal serials have equal keys.
 type serialKey [ocspstate.MaxSerialOctets]byte
 
-// makeSerialKey reports false for serials that do not fit (no stored
-// response can be about them).
+// makeSerialKey reports false for serials no record can have, and so no
+// stored response can be about.
 func makeSerialKey(serial *big.Int) (serialKey, bool) {
 	var k serialKey
-	if serial == nil || serial.Sign() <= 0 || serial.BitLen() > 8*len(k) {
+	if ocspstate.CheckSerial(serial) != nil {
 		return k, false
 	}
 	serial.FillBytes(k[:])
 	return k, true
 }
 
-func newVerdict(info *ocspstate.ResponseInfo, issuer uint16) (verdict, bool) {
-	sk, ok := makeSerialKey(info.Serial)
-	if !ok {
-		return verdict{}, false
-	}
-	if info.CertIDHash > math.MaxUint8 {
-		return verdict{}, false
-	}
+// newVerdict condenses info, which validated for the issuer at index
+// issuer and the serial whose key is sk.
+func newVerdict(info *ocspstate.ResponseInfo, issuer uint16, sk serialKey) verdict {
 	return verdict{
 		serial:         sk,
 		thisUpdate:     unix32(info.ThisUpdate),
 		nextUpdate:     unix32(info.NextUpdate),
 		signerNotAfter: unix32(info.SignerNotAfter),
 		issuer:         issuer,
-		hash:           uint8(info.CertIDHash),
+		hash:           uint8(info.CertIDHash), // SHA-1 or SHA-256: Validate accepts no other
 		status:         info.Status,
 		delegated:      info.Delegated,
-	}, true
+	}
 }
 
 // fresh applies the checks that depend on the clock, as

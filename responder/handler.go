@@ -44,6 +44,18 @@ const (
 	DefaultSkew = 5 * time.Minute
 )
 
+// skewOrDefault applies the convention of [Options.Skew] and
+// [Prober.Skew]: zero means DefaultSkew, negative means none.
+func skewOrDefault(skew time.Duration) time.Duration {
+	switch {
+	case skew == 0:
+		return DefaultSkew
+	case skew < 0:
+		return 0
+	}
+	return skew
+}
+
 // Options configure [New]. Only Issuers is required.
 type Options struct {
 	// Issuers are the CA certificates the handler answers for. Requests
@@ -87,7 +99,7 @@ type Options struct {
 type Handler struct {
 	src       Source
 	validator *ocspstate.Validator
-	issuers   []issuerEntry
+	issuers   []ocspstate.IssuerID // indexed by the values of byHashes
 	byHashes  map[hashesKey]uint16
 	maxAge    time.Duration
 	skew      time.Duration
@@ -98,11 +110,6 @@ type Handler struct {
 	cache     *validationCache
 }
 
-type issuerEntry struct {
-	cert *x509.Certificate
-	id   ocspstate.IssuerID
-}
-
 // hashesKey is a CertID's issuer part: hash algorithm, name hash, key hash
 // (SHA-1 hashes left-aligned and zero-padded).
 type hashesKey struct {
@@ -111,14 +118,17 @@ type hashesKey struct {
 	key  [32]byte
 }
 
-func makeHashesKey(h crypto.Hash, nameHash, keyHash []byte) (hashesKey, bool) {
-	k := hashesKey{hash: h}
+// makeHashesKey returns the key for a CertID's issuer hashes under h, or
+// the zero key, which names no issuer, when h is not supported or a hash
+// does not have its size.
+func makeHashesKey(h crypto.Hash, nameHash, keyHash []byte) hashesKey {
 	if h == 0 || len(nameHash) != h.Size() || len(keyHash) != h.Size() {
-		return k, false
+		return hashesKey{}
 	}
+	k := hashesKey{hash: h}
 	copy(k.name[:], nameHash)
 	copy(k.key[:], keyHash)
-	return k, true
+	return k
 }
 
 // New returns a Handler serving src's responses for opts.Issuers.
@@ -136,19 +146,13 @@ func New(src Source, opts Options) (*Handler, error) {
 		src:      src,
 		byHashes: make(map[hashesKey]uint16),
 		maxAge:   opts.MaxAge,
-		skew:     opts.Skew,
+		skew:     skewOrDefault(opts.Skew),
 		now:      opts.Now,
 		log:      opts.Logger,
 		limiter:  newLogLimiter(time.Minute),
 	}
 	if h.maxAge == 0 {
 		h.maxAge = DefaultMaxAge
-	}
-	switch {
-	case h.skew == 0:
-		h.skew = DefaultSkew
-	case h.skew < 0:
-		h.skew = 0
 	}
 	if h.now == nil {
 		h.now = time.Now
@@ -171,15 +175,14 @@ func New(src Source, opts Options) (*Handler, error) {
 			return nil, errors.New("responder: too many issuers")
 		}
 		idx := uint16(len(h.issuers))
-		h.issuers = append(h.issuers, issuerEntry{cert: c, id: id})
+		h.issuers = append(h.issuers, id)
 		certs = append(certs, c)
 		for _, alg := range []crypto.Hash{crypto.SHA1, crypto.SHA256} {
 			name, key, err := ocspstate.IssuerHashes(c, alg)
 			if err != nil {
 				return nil, fmt.Errorf("responder: issuer %q: %w", c.Subject.String(), err)
 			}
-			k, _ := makeHashesKey(alg, name, key)
-			h.byHashes[k] = idx
+			h.byHashes[makeHashesKey(alg, name, key)] = idx
 		}
 	}
 	var err error
@@ -328,7 +331,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	idx, known := h.byHashes[req.issuer]
-	if !req.known || !known {
+	if !known {
 		h.fail(w, http.StatusOK, UnauthorizedDER, outUnknownIssuer, 0)
 		return
 	}
@@ -337,9 +340,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusOK, UnauthorizedDER, outUnknownSerial, 0)
 		return
 	}
-	iss := &h.issuers[idx]
+	id := h.issuers[idx]
 
-	der, err := h.src.Response(r.Context(), iss.id, req.serial)
+	der, err := h.src.Response(r.Context(), id, req.serial)
 	if err != nil {
 		switch {
 		case errors.Is(err, ocspstate.ErrNotFound):
@@ -349,7 +352,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		default:
 			if ok, n := h.limiter.allow("source", h.now()); ok {
 				h.log.Error("responder: source failed; answering tryLater",
-					"issuer", iss.id.String(), "serial", ocspstate.SerialHex(req.serial), "err", err, "suppressed", n)
+					"issuer", id.String(), "serial", ocspstate.SerialHex(req.serial), "err", err, "suppressed", n)
 			}
 			h.fail(w, http.StatusServiceUnavailable, TryLaterDER, outSourceError, 0)
 		}
@@ -362,7 +365,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if problem != 0 {
 		if ok, n := h.limiter.allow(string(sum[:])+problem.String(), now); ok {
 			h.log.Error("responder: refusing to serve a stored OCSP response that fails validation; answering internalError",
-				"issuer", iss.id.String(), "serial", ocspstate.SerialHex(req.serial), "problem", problem.String(),
+				"issuer", id.String(), "serial", ocspstate.SerialHex(req.serial), "problem", problem.String(),
 				"detail", detail, "sha256", hex.EncodeToString(sum[:]), "suppressed", n)
 		}
 		h.fail(w, http.StatusInternalServerError, InternalErrorDER, outInvalid, problem)
@@ -401,7 +404,7 @@ func (h *Handler) validate(der []byte, sum *[32]byte, idx uint16, serial *big.In
 		// A miss, or bytes cached for another issuer or serial: validate
 		// in full, which names the problem precisely.
 		h.metrics.cache(false)
-		info, err := h.validator.Validate(der, h.issuers[idx].id, ocspstate.Expect{Serial: serial})
+		info, err := h.validator.Validate(der, h.issuers[idx], ocspstate.Expect{Serial: serial})
 		if err != nil {
 			p := ocspstate.ProblemOf(err)
 			if p == 0 {
@@ -409,14 +412,9 @@ func (h *Handler) validate(der []byte, sum *[32]byte, idx uint16, serial *big.In
 			}
 			return verdict{}, p, err.Error()
 		}
-		var ok bool
-		if v, ok = newVerdict(info, idx); !ok {
-			return verdict{}, ocspstate.ProblemSerial, "response serial does not fit in 20 octets, or its CertID hash is unknown"
-		}
-		if v.serial != sk {
-			// Validate checked the serial; this cannot happen.
-			return verdict{}, ocspstate.ProblemSerial, "response is for another serial"
-		}
+		// Validate checked that the response is about serial, whose key
+		// is sk.
+		v = newVerdict(info, idx, sk)
 		h.cache.put(sum, v)
 	}
 	if p := v.fresh(now, h.skew); p != 0 {

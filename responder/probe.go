@@ -277,7 +277,7 @@ type prober struct {
 }
 
 func (p *Prober) withDefaults(hash crypto.Hash) *prober {
-	pr := &prober{client: p.Client, timeout: p.Timeout, hash: hash, skew: p.Skew, now: p.Now}
+	pr := &prober{client: p.Client, timeout: p.Timeout, hash: hash, skew: skewOrDefault(p.Skew), now: p.Now}
 	if pr.timeout <= 0 {
 		pr.timeout = 10 * time.Second
 	}
@@ -286,12 +286,6 @@ func (p *Prober) withDefaults(hash crypto.Hash) *prober {
 			Timeout:       pr.timeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
-	}
-	switch {
-	case pr.skew == 0:
-		pr.skew = DefaultSkew
-	case pr.skew < 0:
-		pr.skew = 0
 	}
 	if pr.now == nil {
 		pr.now = time.Now
@@ -408,7 +402,7 @@ func (p *prober) checkTarget(res fetched, issuer *x509.Certificate, t ProbeTarge
 		return
 	}
 	if info.CertIDHash != p.hash {
-		add("response", false, ocspstate.ProblemCertID, "CertID hash is %s, the request's %s: clients find no status in it", hashName(info.CertIDHash), hashName(p.hash))
+		add("response", false, ocspstate.ProblemCertID, "CertID hash is %s, the request's %s: clients find no status in it", info.CertIDHash, p.hash)
 		return
 	}
 	signer := "the issuer"

@@ -35,8 +35,7 @@ const maxGETCandidates = 8
 // request is the one CertID an OCSP request asks about.
 type request struct {
 	hash   crypto.Hash // crypto.SHA1 or crypto.SHA256; 0 for any other algorithm
-	issuer hashesKey   // the issuer name and key hashes
-	known  bool        // whether hash is supported and the hashes have its size
+	issuer hashesKey   // the issuer name and key hashes; zero unless hash is supported and the hashes have its size
 	serial *big.Int
 }
 
@@ -156,7 +155,7 @@ func parseRequest(der []byte) (*request, error) {
 	case bytes.Equal(oid, oidSHA256DER):
 		req.hash = crypto.SHA256
 	}
-	req.issuer, req.known = makeHashesKey(req.hash, nameHash, keyHash)
+	req.issuer = makeHashesKey(req.hash, nameHash, keyHash)
 	return req, nil
 }
 
@@ -316,17 +315,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// hashName names a CertID hash algorithm for logs.
-func hashName(h crypto.Hash) string {
-	switch h {
-	case crypto.SHA1:
-		return "SHA-1"
-	case crypto.SHA256:
-		return "SHA-256"
-	case 0:
-		return "unsupported"
-	}
-	return strings.ReplaceAll(h.String(), "SHA", "SHA-")
 }
