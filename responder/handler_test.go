@@ -612,6 +612,18 @@ func TestRefusesInvalidStoredResponses(t *testing.T) {
 			require.NoError(t, err)
 			return resp.DER
 		}, -time.Hour, ocspstate.ProblemFuture},
+		{"delegated responder expired", func(t *testing.T, e *unitEnv, serial *big.Int) []byte {
+			// Signed two hours before the responder certificate expires,
+			// served an hour after: the response itself is still fresh.
+			notAfter := e.ca.Responder.NotAfter
+			s, err := ocspstate.NewResponseSigner(ocspstate.SignerConfig{Issuer: e.ca.Intermediate, Responder: e.ca.Responder, Key: e.ca.ResponderKey,
+				Now: func() time.Time { return notAfter.Add(-2 * time.Hour) }})
+			require.NoError(t, err)
+			resp, err := s.Sign(serial, ocspstate.Good, time.Time{}, 0)
+			require.NoError(t, err)
+			e.advance(notAfter.Add(time.Hour).Sub(e.clock()))
+			return resp.DER
+		}, 0, ocspstate.ProblemSigner},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newUnitEnv(t, Options{})
@@ -628,6 +640,29 @@ func TestRefusesInvalidStoredResponses(t *testing.T) {
 			require.Contains(t, logs, "serial="+ocspstate.SerialHex(serial))
 		})
 	}
+}
+
+// TestCachedVerdictBoundToSerialAndIssuer is invariant I5 on the cache
+// hit path: bytes validated and cached for one serial and issuer are not
+// served for another, even though their signature is already known good.
+func TestCachedVerdictBoundToSerialAndIssuer(t *testing.T) {
+	other := testpki.MustNew(t, testpki.ECDSAP256)
+	e := newUnitEnv(t, Options{Issuers: []*x509.Certificate{testpki.Shared(t, testpki.ECDSAP256).Intermediate, other.Intermediate}})
+	serial, otherSerial := testpki.RandomSerial(), testpki.RandomSerial()
+	der := e.add(t, serial, ocspstate.Good)
+	w := e.do(post(e.request(t, serial, crypto.SHA1), "application/ocsp-request"))
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Equal(t, der, w.Body.Bytes())
+
+	// The same bytes, stored (by a broken store) under another serial
+	// and under another issuer.
+	e.src.put(e.ca.Intermediate, otherSerial, der)
+	e.src.put(other.Intermediate, serial, der)
+	requireError(t, e.do(post(e.request(t, otherSerial, crypto.SHA1), "application/ocsp-request")), http.StatusInternalServerError, InternalErrorDER)
+	require.Equal(t, 1.0, e.count(t, "internalError", "invalid-serial"))
+	requireError(t, e.do(post(ocspRequest(t, serialCert(serial), other.Intermediate, crypto.SHA1), "application/ocsp-request")), http.StatusInternalServerError, InternalErrorDER)
+	require.Equal(t, 1.0, e.count(t, "internalError", "invalid-cert-id"))
+	require.Zero(t, counterValue(t, e.reg, "precert_responder_validation_cache_total", map[string]string{"result": "hit"}))
 }
 
 // TestFreshnessCheckedOnCacheHits: a response validated and cached while
