@@ -18,7 +18,6 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,7 +149,7 @@ func setUpBench(b *testing.B) error {
 	if bench.h, err = New(bench.store, Options{Issuers: []*x509.Certificate{issuer}}); err != nil {
 		return err
 	}
-	_, err = perSerial(runtime.GOMAXPROCS(0), func(serial *big.Int) error {
+	err = perSerial(runtime.GOMAXPROCS(0), func(serial *big.Int) error {
 		der, err := bench.store.Response(context.Background(), ocspstate.IssuerIDOf(issuer), serial)
 		if err != nil {
 			return err
@@ -203,7 +202,7 @@ func fillBench() error {
 	id := ocspstate.IssuerIDOf(issuer)
 	notBefore := time.Now().Add(-time.Hour).Truncate(time.Second)
 	ctx := context.Background()
-	_, err = perSerial(64, func(serial *big.Int) error {
+	err = perSerial(64, func(serial *big.Int) error {
 		err := bench.store.Reserve(ctx, &ocspstate.Record{
 			Issuer: id, Serial: serial, State: ocspstate.Reserved,
 			IntentDER: []byte{0x30, 0x00}, NotBefore: notBefore, NotAfter: notBefore.Add(90 * 24 * time.Hour),
@@ -229,26 +228,12 @@ func fillBench() error {
 }
 
 // perSerial calls fn for every benchmark serial on workers goroutines and
-// returns the elapsed time and the first error.
-func perSerial(workers int, fn func(serial *big.Int) error) (time.Duration, error) {
-	var next atomic.Int64
-	var first atomic.Pointer[error]
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range workers {
-		wg.Go(func() {
-			for i := next.Add(1) - 1; i < int64(bench.n) && first.Load() == nil; i = next.Add(1) - 1 {
-				if err := fn(new(big.Int).Add(bench.base, big.NewInt(i))); err != nil {
-					first.CompareAndSwap(nil, &err)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if p := first.Load(); p != nil {
-		return time.Since(start), *p
-	}
-	return time.Since(start), nil
+// returns the first error.
+func perSerial(workers int, fn func(serial *big.Int) error) error {
+	_, err := perf.Parallel(bench.n, workers, func(i int) error {
+		return fn(new(big.Int).Add(bench.base, big.NewInt(int64(i))))
+	})
+	return err
 }
 
 // listen serves h on a fresh loopback listener with net/http defaults.

@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/asn1"
 	"math/big"
 	"net"
 	"net/http"
@@ -15,13 +14,11 @@ import (
 	"time"
 
 	"github.com/certpipe/precert/internal/testpki"
+	"github.com/certpipe/precert/issuance"
 	"github.com/certpipe/precert/ocspstate"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ocsp"
 )
-
-// oidPoison is the RFC 6962 §3.1 precertificate poison extension.
-var oidPoison = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 3}
 
 // fixture is a real bbolt store holding one record per case the client
 // tests cover, under two issuers: A (ECDSA P-256) signs its responses
@@ -150,7 +147,7 @@ func issue(t testing.TB, store *ocspstate.BoltStore, ca *testpki.CA, signer *ocs
 	tmpl := ca.LeafTemplate(90*24*time.Hour, "www.precert.test")
 	tmpl.SerialNumber = serial
 	tmpl.OCSPServer = []string{ocspURL}
-	tmpl.ExtraExtensions = []pkix.Extension{{Id: oidPoison, Critical: true, Value: []byte{0x05, 0x00}}}
+	tmpl.ExtraExtensions = []pkix.Extension{{Id: issuance.OIDPoison, Critical: true, Value: []byte{0x05, 0x00}}}
 	pre, err = ca.IssueLeaf(tmpl, key.Public())
 	require.NoError(t, err)
 

@@ -166,65 +166,52 @@ func TestProbeFlagsCachedUnauthorized(t *testing.T) {
 	}, failures(rep), "%s", rep)
 }
 
-func TestProbeFlagsStaleResponse(t *testing.T) {
+// TestProbeFlagsBadResponse serves a bad response for f.good's serial in
+// place of the handler's, and expects exactly the failed check.
+func TestProbeFlagsBadResponse(t *testing.T) {
 	f := newFixture(t)
-	// Signed 100 hours ago for 96 hours: nextUpdate passed 4 hours ago.
-	old, err := ocspstate.NewResponseSigner(ocspstate.SignerConfig{Issuer: f.caA.Intermediate, Key: f.caA.IntermediateKey,
-		Now: func() time.Time { return time.Now().Add(-100 * time.Hour) }})
-	require.NoError(t, err)
-	stale, err := old.Sign(f.good.SerialNumber, ocspstate.Good, time.Time{}, 0)
-	require.NoError(t, err)
-	base := serve(t, tamper(f.handler(t, Options{}), func(w http.ResponseWriter, req *request) bool {
-		if req.serial.Cmp(f.good.SerialNumber) != 0 {
-			return false
-		}
-		w.Header().Set("Content-Type", "application/ocsp-response")
-		w.Header().Set("Cache-Control", "max-age=0, public, no-transform, must-revalidate")
-		w.Write(stale.DER)
-		return true
-	}))
-	rep := probeFixture(t, f, base, nil)
-	good := ocspstate.SerialHex(f.good.SerialNumber)
-	require.ElementsMatch(t, []failure{
-		{good, "GET fresh", ocspstate.ProblemExpired}, {good, "POST fresh", ocspstate.ProblemExpired},
-	}, failures(rep), "%s", rep)
-}
-
-func TestProbeFlagsResponseForAnotherSerial(t *testing.T) {
-	f := newFixture(t)
-	other, err := f.store.Response(context.Background(), ocspstate.IssuerIDOf(f.caA.Intermediate), f.ctFailed.SerialNumber)
-	require.NoError(t, err)
-	base := serve(t, tamper(f.handler(t, Options{}), func(w http.ResponseWriter, req *request) bool {
-		if req.serial.Cmp(f.good.SerialNumber) != 0 {
-			return false
-		}
-		w.Header().Set("Content-Type", "application/ocsp-response")
-		w.Write(other) // valid, signed, fresh, good: for the wrong serial
-		return true
-	}))
-	rep := probeFixture(t, f, base, nil)
-	good := ocspstate.SerialHex(f.good.SerialNumber)
-	require.ElementsMatch(t, []failure{
-		{good, "GET response", ocspstate.ProblemSerial}, {good, "POST response", ocspstate.ProblemSerial},
-	}, failures(rep), "%s", rep)
-}
-
-func TestProbeFlagsWrongKey(t *testing.T) {
-	f := newFixture(t)
-	bad := wrongKeyResponse(t, f.caA, f.good)
-	base := serve(t, tamper(f.handler(t, Options{}), func(w http.ResponseWriter, req *request) bool {
-		if req.serial.Cmp(f.good.SerialNumber) != 0 {
-			return false
-		}
-		w.Header().Set("Content-Type", "application/ocsp-response")
-		w.Write(bad)
-		return true
-	}))
-	rep := probeFixture(t, f, base, nil)
-	good := ocspstate.SerialHex(f.good.SerialNumber)
-	require.ElementsMatch(t, []failure{
-		{good, "GET response", ocspstate.ProblemSignature}, {good, "POST response", ocspstate.ProblemSignature},
-	}, failures(rep), "%s", rep)
+	h := f.handler(t, Options{})
+	for _, tc := range []struct {
+		name    string
+		body    func(t *testing.T) []byte
+		check   string
+		problem ocspstate.Problem
+	}{
+		{"stale", func(t *testing.T) []byte {
+			// Signed 100 hours ago for 96 hours: nextUpdate passed 4 hours ago.
+			old, err := ocspstate.NewResponseSigner(ocspstate.SignerConfig{Issuer: f.caA.Intermediate, Key: f.caA.IntermediateKey,
+				Now: func() time.Time { return time.Now().Add(-100 * time.Hour) }})
+			require.NoError(t, err)
+			stale, err := old.Sign(f.good.SerialNumber, ocspstate.Good, time.Time{}, 0)
+			require.NoError(t, err)
+			return stale.DER
+		}, "fresh", ocspstate.ProblemExpired},
+		{"for another serial", func(t *testing.T) []byte {
+			// Valid, signed, fresh, good: for the wrong serial.
+			other, err := f.store.Response(context.Background(), ocspstate.IssuerIDOf(f.caA.Intermediate), f.ctFailed.SerialNumber)
+			require.NoError(t, err)
+			return other
+		}, "response", ocspstate.ProblemSerial},
+		{"wrong key", func(t *testing.T) []byte { return wrongKeyResponse(t, f.caA, f.good) }, "response", ocspstate.ProblemSignature},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := tc.body(t)
+			base := serve(t, tamper(h, func(w http.ResponseWriter, req *request) bool {
+				if req.serial.Cmp(f.good.SerialNumber) != 0 {
+					return false
+				}
+				w.Header().Set("Content-Type", "application/ocsp-response")
+				w.Header().Set("Cache-Control", "max-age=0, public, no-transform, must-revalidate")
+				w.Write(bad)
+				return true
+			}))
+			rep := probeFixture(t, f, base, nil)
+			good := ocspstate.SerialHex(f.good.SerialNumber)
+			require.ElementsMatch(t, []failure{
+				{good, "GET " + tc.check, tc.problem}, {good, "POST " + tc.check, tc.problem},
+			}, failures(rep), "%s", rep)
+		})
+	}
 }
 
 func TestProbeFlagsWrongStatus(t *testing.T) {
