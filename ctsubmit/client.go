@@ -204,7 +204,7 @@ func parseAddChainResponse(body []byte) (*ct.SignedCertificateTimestamp, error) 
 
 // verify checks a decoded SCT from e: LogID, signature and timestamp.
 func (s *Submitter) verify(e *logEntry, pc *precertChain, sct *ct.SignedCertificateTimestamp) error {
-	if err := pc.verify(e.log, e.verifier, sct); err != nil {
+	if err := pc.verify(e.id, e.verifier, sct); err != nil {
 		return err
 	}
 	return checkTimestamp(sct.Timestamp, pc.notBefore, s.now(), s.maxSkew)

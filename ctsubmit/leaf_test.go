@@ -14,10 +14,10 @@ import (
 	"github.com/certpipe/precert/internal/testpki"
 )
 
-// TestPrecertLeafMatchesCTGo checks the fast path of parsePrecertChain
-// against certificate-transparency-go's MerkleTreeLeafFromRawChain, with
-// the issuer signing directly and through a precertificate signing
-// certificate.
+// TestPrecertLeafMatchesCTGo checks PrecertLeaf, the leaf Submit verifies
+// SCTs against, fast path included, against certificate-transparency-go's
+// MerkleTreeLeafFromRawChain, with the issuer signing directly and through
+// a precertificate signing certificate.
 func TestPrecertLeafMatchesCTGo(t *testing.T) {
 	ca := testpki.Shared(t, testpki.ECDSAP256)
 	key, err := testpki.NewKey(ca.KeyType)
@@ -59,7 +59,7 @@ func TestPrecertLeafMatchesCTGo(t *testing.T) {
 			der, err := x509.CreateCertificate(rand.Reader, tmpl, tc.parent, key.Public(), tc.signer)
 			require.NoError(t, err)
 			chain := append([][]byte{der}, tc.chain...)
-			pc, err := parsePrecertChain(chain)
+			got, err := PrecertLeaf(chain)
 			require.NoError(t, err)
 			var raw []ct.ASN1Cert
 			for _, c := range chain {
@@ -67,7 +67,7 @@ func TestPrecertLeafMatchesCTGo(t *testing.T) {
 			}
 			want, err := ct.MerkleTreeLeafFromRawChain(raw, ct.PrecertLogEntryType, 0)
 			require.NoError(t, err)
-			require.Equal(t, *want, pc.leaf)
+			require.Equal(t, want, got)
 		})
 	}
 }

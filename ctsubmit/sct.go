@@ -136,11 +136,9 @@ func parseSCT(raw []byte) (*ct.SignedCertificateTimestamp, error) {
 	return &sct, nil
 }
 
-// precertChain is a parsed submission chain and the Merkle tree leaf its
-// SCTs sign (RFC 6962 §3.2), built once per Submit.
+// precertChain is the validity of a submitted precertificate and the
+// Merkle tree leaf its SCTs sign (RFC 6962 §3.2), built once per Submit.
 type precertChain struct {
-	der       [][]byte
-	cert      *x509.Certificate
 	leaf      ct.MerkleTreeLeaf
 	notBefore time.Time
 	notAfter  time.Time
@@ -206,26 +204,36 @@ func parsePrecertChain(chain [][]byte) (*precertChain, error) {
 		// The common case, without parsing every certificate again with
 		// certificate-transparency-go's slower parser: the same leaf as
 		// MerkleTreeLeafFromRawChain builds (a test checks it).
-		leaf, err = PrecertLeaf(cert.RawTBSCertificate, issuer.RawSubjectPublicKeyInfo)
+		leaf, err = directPrecertLeaf(cert.RawTBSCertificate, issuer.RawSubjectPublicKeyInfo)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("building the precertificate leaf: %w", err)
 	}
-	return &precertChain{der: chain, cert: cert, leaf: *leaf, notBefore: cert.NotBefore, notAfter: cert.NotAfter}, nil
+	return &precertChain{leaf: *leaf, notBefore: cert.NotBefore, notAfter: cert.NotAfter}, nil
 }
 
 // oidCTEKU marks a precertificate signing certificate (RFC 6962 §3.1).
 var oidCTEKU = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 4}
 
-// precertLeaf builds the RFC 6962 §3.2 PreCert leaf for a precertificate
-// issued directly by the certificate whose SubjectPublicKeyInfo is given.
-// PrecertLeaf returns the Merkle tree leaf a CT log signs for a
-// precertificate its CA signed directly (RFC 6962 §3.2): the
-// precertificate's TBS without the poison extension, and the SHA-256 of the
-// issuer's subjectPublicKeyInfo, with a zero timestamp. For a chain through
-// a precertificate signing certificate, use certificate-transparency-go's
-// MerkleTreeLeafFromRawChain.
-func PrecertLeaf(rawTBS, issuerSPKI []byte) (*ct.MerkleTreeLeaf, error) {
+// PrecertLeaf returns the Merkle tree leaf, with a zero timestamp, that a
+// CT log signs for the precertificate chain[0] (RFC 6962 §3.2): its TBS
+// without the poison extension, and the SHA-256 of its issuer's
+// subjectPublicKeyInfo, the issuer being chain[1] or, when chain[1] is a
+// precertificate signing certificate, chain[2]. It checks chain as
+// [Submitter.Submit] does, and builds the leaf that Submit verifies SCTs
+// against.
+func PrecertLeaf(chain [][]byte) (*ct.MerkleTreeLeaf, error) {
+	pc, err := parsePrecertChain(chain)
+	if err != nil {
+		return nil, fmt.Errorf("ctsubmit: %w", err)
+	}
+	return &pc.leaf, nil
+}
+
+// directPrecertLeaf builds the leaf for a precertificate its CA signed
+// directly, from the precertificate's TBS and the CA's
+// subjectPublicKeyInfo.
+func directPrecertLeaf(rawTBS, issuerSPKI []byte) (*ct.MerkleTreeLeaf, error) {
 	entry, err := tbs.Without(rawTBS, OIDPoison)
 	if err != nil {
 		return nil, err
@@ -243,9 +251,10 @@ func PrecertLeaf(rawTBS, issuerSPKI []byte) (*ct.MerkleTreeLeaf, error) {
 	}, nil
 }
 
-// verify checks sct's LogID and signature against log (not its timestamp).
-func (pc *precertChain) verify(log *Log, v *ct.SignatureVerifier, sct *ct.SignedCertificateTimestamp) error {
-	if id := log.ID(); sct.LogID.KeyID != id {
+// verify checks sct's LogID against id, its log's ID, and its signature
+// with v, the log's verifier (not its timestamp).
+func (pc *precertChain) verify(id [sha256.Size]byte, v *ct.SignatureVerifier, sct *ct.SignedCertificateTimestamp) error {
+	if sct.LogID.KeyID != id {
 		// The LogID is not covered by the signature (RFC 6962 §3.2):
 		// without this check a log could claim another log's SCT.
 		return fmt.Errorf("LogID %x is not the log's ID %x", sct.LogID.KeyID[:], id[:])
@@ -274,7 +283,7 @@ func VerifySCT(log *Log, chain [][]byte, sct *ct.SignedCertificateTimestamp) err
 	if err != nil {
 		return fmt.Errorf("ctsubmit: %w", err)
 	}
-	if err := pc.verify(log, v, sct); err != nil {
+	if err := pc.verify(log.ID(), v, sct); err != nil {
 		return fmt.Errorf("ctsubmit: SCT from log %q: %w", log.Name, err)
 	}
 	return nil

@@ -77,6 +77,7 @@ type Config struct {
 // verified satisfy its policy. It is safe for concurrent use.
 type Submitter struct {
 	logs    []*logEntry
+	order   map[*Log]int // index in logs, to return SCTs in that order
 	policy  Policy
 	stagger time.Duration
 	perLog  time.Duration
@@ -108,6 +109,7 @@ func New(cfg Config) (*Submitter, error) {
 		now:     cfg.Now,
 		client:  cfg.HTTPClient,
 		logger:  cfg.Logger,
+		order:   make(map[*Log]int, len(cfg.Logs)),
 	}
 	if len(cfg.Logs) == 0 {
 		return nil, errors.New("ctsubmit: Config.Logs is empty: at least one log is required")
@@ -131,6 +133,7 @@ func New(cfg Config) (*Submitter, error) {
 			return nil, fmt.Errorf("ctsubmit: Config.Logs[%d] (%q) and [%d] (%q) have the same key", j, cfg.Logs[j].Name, i, l.Name)
 		}
 		ids[id] = i
+		s.order[l] = i
 		s.logs = append(s.logs, &logEntry{log: l, id: id, verifier: v, url: l.submitURL()})
 	}
 	if s.policy == nil {
@@ -391,11 +394,7 @@ loop:
 	if policyErr == nil {
 		// Return them in configuration order, not arrival order, so that
 		// the same answers embed the same way.
-		order := make(map[*Log]int, len(s.logs))
-		for i, e := range s.logs {
-			order[e.log] = i
-		}
-		slices.SortStableFunc(got, func(a, b SCT) int { return order[a.Log] - order[b.Log] })
+		slices.SortStableFunc(got, func(a, b SCT) int { return s.order[a.Log] - s.order[b.Log] })
 		return got, nil
 	}
 	for i, e := range cands {

@@ -21,7 +21,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/asn1"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +30,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,11 +40,8 @@ import (
 
 	ct "github.com/google/certificate-transparency-go"
 	cttls "github.com/google/certificate-transparency-go/tls"
-	"golang.org/x/crypto/cryptobyte"
-	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/certpipe/precert/ctsubmit"
-	"github.com/certpipe/precert/internal/tbs"
 )
 
 // Mode is how a Log answers submissions.
@@ -378,7 +376,8 @@ func (l *Log) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the client went away
 	}
 	var req ct.AddChainRequest
-	if err := json.Unmarshal(body, &req); err == nil {
+	reqErr := json.Unmarshal(body, &req)
+	if reqErr == nil {
 		sub.Chain = req.Chain
 	}
 	if d := time.Duration(l.delay.Load()); d > 0 {
@@ -395,12 +394,13 @@ func (l *Log) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sub.Mode = l.Mode()
-	sub.Status = l.answer(w, r, sub.Mode, body, precert)
+	sub.Status = l.answer(w, r, sub.Mode, req.Chain, reqErr, precert)
 }
 
-// answer writes the response for mode and returns its status, or 0 if
-// none was written.
-func (l *Log) answer(w http.ResponseWriter, r *http.Request, mode Mode, body []byte, precert bool) int {
+// answer writes the response for mode to a request for chain (reqErr if
+// the body did not decode) and returns its status, or 0 if none was
+// written.
+func (l *Log) answer(w http.ResponseWriter, r *http.Request, mode Mode, chain [][]byte, reqErr error, precert bool) int {
 	fail := func(status int, msg string) int {
 		http.Error(w, msg, status)
 		return status
@@ -426,11 +426,10 @@ func (l *Log) answer(w http.ResponseWriter, r *http.Request, mode Mode, body []b
 		_, _ = io.WriteString(w, "<html><body><h1>502 Bad Gateway</h1>\x00\xff</body></html>")
 		return http.StatusOK
 	}
-	var req ct.AddChainRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		return fail(http.StatusBadRequest, "ctlogtest: request is not JSON: "+err.Error())
+	if reqErr != nil {
+		return fail(http.StatusBadRequest, "ctlogtest: request is not JSON: "+reqErr.Error())
 	}
-	resp, err := l.sign(req.Chain, precert, mode)
+	resp, err := l.sign(chain, precert, mode)
 	if err != nil {
 		return fail(http.StatusBadRequest, "ctlogtest: "+err.Error())
 	}
@@ -442,35 +441,8 @@ func (l *Log) answer(w http.ResponseWriter, r *http.Request, mode Mode, body []b
 
 // sign checks the chain and returns the add-chain response for it.
 func (l *Log) sign(chain [][]byte, precert bool, mode Mode) (*ct.AddChainResponse, error) {
-	if len(chain) == 0 {
-		return nil, errors.New("empty chain")
-	}
-	leafCert, err := x509.ParseCertificate(chain[0])
-	if err != nil {
-		return nil, fmt.Errorf("chain[0]: %v", err)
-	}
-	poisoned := false
-	for _, e := range leafCert.Extensions {
-		poisoned = poisoned || e.Id.Equal(ctsubmit.OIDPoison)
-	}
-	etype := ct.X509LogEntryType
-	switch {
-	case precert && !poisoned:
-		return nil, errors.New("add-pre-chain: chain[0] has no poison extension")
-	case !precert && poisoned:
-		return nil, errors.New("add-chain: chain[0] is a precertificate")
-	case precert:
-		etype = ct.PrecertLogEntryType
-		if len(chain) < 2 {
-			return nil, errors.New("add-pre-chain: no issuer certificate")
-		}
-	}
-	raw := make([]ct.ASN1Cert, len(chain))
-	for i, c := range chain {
-		raw[i] = ct.ASN1Cert{Data: c}
-	}
 	ts := uint64(l.opts.Now().UnixMilli())
-	leaf, err := leafFor(raw, etype, ts)
+	leaf, err := leafFor(chain, precert, ts)
 	if err != nil {
 		return nil, err
 	}
@@ -566,68 +538,37 @@ func hostLabel(name string) string {
 	return s
 }
 
-// leafFor builds the Merkle tree leaf for a submitted chain. For the usual
-// precertificate chain (the issuer signed it directly) it uses
-// ctsubmit.PrecertLeaf, much cheaper than certificate-transparency-go's
-// reflection-based parser (TestLeafMatchesCTGo keeps them equal); for X.509
-// entries and chains through a precertificate signing certificate it uses
-// certificate-transparency-go.
-func leafFor(raw []ct.ASN1Cert, etype ct.LogEntryType, ts uint64) (*ct.MerkleTreeLeaf, error) {
-	if etype == ct.PrecertLogEntryType && len(raw) >= 2 {
-		leafTBS, err := certTBS(raw[0].Data)
+// leafFor builds the Merkle tree leaf for a submitted chain: for a
+// precertificate, with ctsubmit.PrecertLeaf, which checks the chain as
+// Submit does and is much cheaper than certificate-transparency-go's
+// reflection-based parser (ctsubmit's tests and TestLeafMatchesCTGo keep
+// them equal); for a certificate, with certificate-transparency-go.
+func leafFor(chain [][]byte, precert bool, ts uint64) (*ct.MerkleTreeLeaf, error) {
+	if len(chain) == 0 {
+		return nil, errors.New("empty chain")
+	}
+	var leaf *ct.MerkleTreeLeaf
+	if precert {
+		var err error
+		if leaf, err = ctsubmit.PrecertLeaf(chain); err != nil {
+			return nil, fmt.Errorf("add-pre-chain: %w", err)
+		}
+	} else {
+		cert, err := x509.ParseCertificate(chain[0])
 		if err != nil {
+			return nil, fmt.Errorf("chain[0]: %v", err)
+		}
+		if slices.ContainsFunc(cert.Extensions, func(e pkix.Extension) bool { return e.Id.Equal(ctsubmit.OIDPoison) }) {
+			return nil, errors.New("add-chain: chain[0] is a precertificate")
+		}
+		raw := make([]ct.ASN1Cert, len(chain))
+		for i, c := range chain {
+			raw[i] = ct.ASN1Cert{Data: c}
+		}
+		if leaf, err = ct.MerkleTreeLeafFromRawChain(raw, ct.X509LogEntryType, ts); err != nil {
 			return nil, err
 		}
-		issuerTBS, err := certTBS(raw[1].Data)
-		if err != nil {
-			return nil, err
-		}
-		it, err := tbs.Parse(issuerTBS)
-		if err != nil {
-			return nil, err
-		}
-		if !hasPrecertSigningEKU(it) {
-			leaf, err := ctsubmit.PrecertLeaf(leafTBS, it.SPKI)
-			if err != nil {
-				return nil, err
-			}
-			leaf.TimestampedEntry.Timestamp = ts
-			return leaf, nil
-		}
 	}
-	return ct.MerkleTreeLeafFromRawChain(raw, etype, ts)
-}
-
-// certTBS returns the TBSCertificate element of a DER certificate.
-func certTBS(der []byte) ([]byte, error) {
-	in := cryptobyte.String(der)
-	var cert, t cryptobyte.String
-	if !in.ReadASN1(&cert, cbasn1.SEQUENCE) || !cert.ReadASN1Element(&t, cbasn1.SEQUENCE) {
-		return nil, errors.New("ctlogtest: certificate does not parse")
-	}
-	return t, nil
-}
-
-var oidEKU = asn1.ObjectIdentifier{2, 5, 29, 37}
-
-// hasPrecertSigningEKU reports whether an issuer is an RFC 6962
-// precertificate signing certificate (its EKU holds 1.3.6.1.4.1.11129.2.4.4).
-func hasPrecertSigningEKU(t *tbs.TBS) bool {
-	for _, i := range t.Find(oidEKU) {
-		var seq cryptobyte.String
-		v := cryptobyte.String(t.Exts[i].Value)
-		if !v.ReadASN1(&seq, cbasn1.SEQUENCE) {
-			return false
-		}
-		for !seq.Empty() {
-			var oid asn1.ObjectIdentifier
-			if !seq.ReadASN1ObjectIdentifier(&oid) {
-				return false
-			}
-			if oid.Equal(asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 4}) {
-				return true
-			}
-		}
-	}
-	return false
+	leaf.TimestampedEntry.Timestamp = ts
+	return leaf, nil
 }

@@ -2,7 +2,6 @@ package ctlogtest
 
 import (
 	"crypto"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
@@ -45,7 +44,7 @@ func NewPrecert(ca *testpki.CA, lifetime time.Duration, dnsNames ...string) (*Pr
 	pre := *tmpl
 	pre.ExtraExtensions = append(slices.Clone(tmpl.ExtraExtensions),
 		pkix.Extension{Id: ctsubmit.OIDPoison, Critical: true, Value: []byte{0x05, 0x00}})
-	cert, err := sign(ca, &pre, key.Public())
+	cert, err := ca.IssueLeaf(&pre, key.Public())
 	if err != nil {
 		return nil, fmt.Errorf("ctlogtest: issuing precertificate: %w", err)
 	}
@@ -64,17 +63,9 @@ func NewPrecert(ca *testpki.CA, lifetime time.Duration, dnsNames ...string) (*Pr
 func (p *Precert) Final(ext pkix.Extension) (*x509.Certificate, error) {
 	fin := *p.Template
 	fin.ExtraExtensions = append(slices.Clone(p.Template.ExtraExtensions), ext)
-	cert, err := sign(p.CA, &fin, p.Key.Public())
+	cert, err := p.CA.IssueLeaf(&fin, p.Key.Public())
 	if err != nil {
 		return nil, fmt.Errorf("ctlogtest: issuing final certificate: %w", err)
 	}
 	return cert, nil
-}
-
-func sign(ca *testpki.CA, tmpl *x509.Certificate, pub crypto.PublicKey) (*x509.Certificate, error) {
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Intermediate, pub, ca.IntermediateKey)
-	if err != nil {
-		return nil, err
-	}
-	return x509.ParseCertificate(der)
 }

@@ -154,10 +154,6 @@ func TestRealCTLogs(t *testing.T) {
 // under a public suffix (w_sub_cert_aia_contains_internal_names).
 func request(pub crypto.PublicKey, now time.Time) *issuance.Request {
 	notBefore := now.UTC().Truncate(time.Second).Add(-time.Hour)
-	dv, err := x509.OIDFromInts([]uint64{2, 23, 140, 1, 2, 1})
-	if err != nil {
-		panic(err)
-	}
 	return &issuance.Request{
 		PublicKey:             pub,
 		DNSNames:              []string{"www.example.com", "example.com"},
@@ -165,7 +161,7 @@ func request(pub crypto.PublicKey, now time.Time) *issuance.Request {
 		NotAfter:              notBefore.Add(90*24*time.Hour - time.Second),
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		Policies:              []x509.OID{dv},
+		Policies:              []x509.OID{testpki.DomainValidated},
 		OCSPServer:            []string{"http://ocsp.example.com/"},
 		IssuingCertificateURL: []string{"http://ca.example.com/issuer.der"},
 		CRLDistributionPoints: []string{"http://ca.example.com/issuer.crl"},
@@ -550,7 +546,7 @@ func testInLog(ctx context.Context, t *testing.T, logs *realct.Logs, i int, befo
 	issuerKeyHash := sha256.Sum256(ca.Intermediate.RawSubjectPublicKeyInfo)
 	rejectedHash := sha256.Sum256(rejected.Intermediate.RawSubjectPublicKeyInfo)
 	for j, res := range results {
-		leaf, err := ctsubmit.PrecertLeaf(res.Precert.RawTBSCertificate, ca.Intermediate.RawSubjectPublicKeyInfo)
+		leaf, err := ctsubmit.PrecertLeaf([][]byte{res.Precert.Raw, ca.Intermediate.Raw})
 		require.NoError(t, err)
 		found := false
 		for _, e := range entries {
