@@ -2,7 +2,11 @@ package ctsubmit_test
 
 import (
 	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -126,4 +130,26 @@ func names(scts []ctsubmit.SCT) []string {
 		out = append(out, s.Log.Name)
 	}
 	return out
+}
+
+// requireNoCertificate fails if out, what a logger wrote, holds any
+// certificate of chain in a form a log line could carry it: base64 (PEM's
+// first line is the base64 of the first 48 bytes), hex, slog's quoted
+// text form of a []byte, or fmt's decimal form of a [][]byte. Invariant
+// I1: no log line contains a certificate.
+func requireNoCertificate(t testing.TB, out string, chain [][]byte) {
+	t.Helper()
+	for i, der := range chain {
+		head := der[:48]
+		quoted := strconv.Quote(string(der))
+		decimal := fmt.Sprint(head)
+		for _, enc := range []string{
+			base64.StdEncoding.EncodeToString(head),
+			hex.EncodeToString(head),
+			quoted[1 : len(quoted)-1],
+			decimal[1 : len(decimal)-1],
+		} {
+			require.NotContains(t, out, enc, "certificate %d of the chain is in the log", i)
+		}
+	}
 }

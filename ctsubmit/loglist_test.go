@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -28,21 +29,20 @@ func spki(t testing.TB) []byte {
 }
 
 // chromeList returns a log list in the shape Chrome publishes, with one
-// log in each state, a tiled log, and keys from keys (7 of them).
-func chromeList(t testing.TB, keys [][]byte) string {
+// log in each state and a tiled log, and the fresh keys of its 7 logs, in
+// list order.
+func chromeList(t testing.TB) (string, [][]byte) {
 	t.Helper()
-	b64 := func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
-	id := func(k []byte) string { s := sha256.Sum256(k); return b64(s[:]) }
-	r := strings.NewReplacer(
-		"KEY0", b64(keys[0]), "ID0", id(keys[0]),
-		"KEY1", b64(keys[1]), "ID1", id(keys[1]),
-		"KEY2", b64(keys[2]), "ID2", id(keys[2]),
-		"KEY3", b64(keys[3]), "ID3", id(keys[3]),
-		"KEY4", b64(keys[4]), "ID4", id(keys[4]),
-		"KEY5", b64(keys[5]), "ID5", id(keys[5]),
-		"KEY6", b64(keys[6]), "ID6", id(keys[6]),
+	var (
+		keys  [][]byte
+		pairs []string
 	)
-	return r.Replace(`{
+	for i := range 7 {
+		k := spki(t)
+		keys = append(keys, k)
+		pairs = append(pairs, fmt.Sprintf("KEY%d", i), base64.StdEncoding.EncodeToString(k), fmt.Sprintf("ID%d", i), idOf(k))
+	}
+	return strings.NewReplacer(pairs...).Replace(`{
   "version": "62.11",
   "log_list_timestamp": "2026-05-30T12:54:11Z",
   "operators": [
@@ -115,15 +115,12 @@ func chromeList(t testing.TB, keys [][]byte) string {
       ]
     }
   ]
-}`)
+}`), keys
 }
 
 func TestLoadLogList(t *testing.T) {
-	var keys [][]byte
-	for range 7 {
-		keys = append(keys, spki(t))
-	}
-	logs, err := ctsubmit.LoadLogList([]byte(chromeList(t, keys)))
+	list, keys := chromeList(t)
+	logs, err := ctsubmit.LoadLogList([]byte(list))
 	require.NoError(t, err)
 	require.Len(t, logs, 3, "usable, qualified and the usable tiled log")
 
@@ -165,11 +162,7 @@ func TestLoadLogList(t *testing.T) {
 }
 
 func TestLoadLogListErrors(t *testing.T) {
-	var keys [][]byte
-	for range 7 {
-		keys = append(keys, spki(t))
-	}
-	good := chromeList(t, keys)
+	good, keys := chromeList(t)
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 1024)
 	require.NoError(t, err)
 	weak, err := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
@@ -252,11 +245,8 @@ func TestMarshalLogListRoundTrip(t *testing.T) {
 // FuzzLoadLogList feeds arbitrary bytes to LoadLogList: no panic, an error
 // or logs that pass New's checks and survive a write and a read.
 func FuzzLoadLogList(f *testing.F) {
-	var keys [][]byte
-	for range 7 {
-		keys = append(keys, spki(f))
-	}
-	f.Add([]byte(chromeList(f, keys)))
+	list, _ := chromeList(f)
+	f.Add([]byte(list))
 	f.Add([]byte(`{"operators":[{"name":"x","logs":[null],"tiled_logs":[null]},null]}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -120,6 +120,7 @@ func TestSubmit(t *testing.T) {
 	require.Equal(t, 1.0, counter(t, reg, "precert_ctsubmit_submissions_total", "beta", "ok"))
 	require.Contains(t, logBuf.String(), "SCT verified")
 	require.NotContains(t, logBuf.String(), "MII", "no certificate in the log")
+	requireNoCertificate(t, logBuf.String(), p.Chain)
 }
 
 // counter returns the value of the counter name{log, outcome}.
@@ -618,6 +619,7 @@ func TestSubmitLogsFailures(t *testing.T) {
 		require.Equal(t, 2, strings.Count(out, `msg="ctsubmit: log gave no SCT"`), out)
 		require.Contains(t, out, "kind=rejected")
 		require.Contains(t, out, `msg="ctsubmit: CT submission failed"`)
+		requireNoCertificate(t, out, p.Chain)
 	})
 }
 
