@@ -33,7 +33,7 @@ func TestPrecertLeafMatchesCTGo(t *testing.T) {
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(day),
 		KeyUsage:              x509.KeyUsageCertSign,
-		UnknownExtKeyUsage:    []asn1.ObjectIdentifier{oidCTEKU},
+		UnknownExtKeyUsage:    []asn1.ObjectIdentifier{OIDPrecertSigning},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		AuthorityKeyId:        ca.Intermediate.SubjectKeyId,

@@ -192,7 +192,7 @@ func parsePrecertChain(chain [][]byte) (*precertChain, error) {
 		return nil, fmt.Errorf("parsing chain[1]: %w", err)
 	}
 	var leaf *ct.MerkleTreeLeaf
-	if slices.ContainsFunc(issuer.UnknownExtKeyUsage, oidCTEKU.Equal) {
+	if slices.ContainsFunc(issuer.UnknownExtKeyUsage, OIDPrecertSigning.Equal) {
 		// A precertificate signing certificate (RFC 6962 §3.1): let
 		// certificate-transparency-go rewrite issuer and key identifier.
 		raw := make([]ct.ASN1Cert, min(len(chain), 3))
@@ -212,8 +212,9 @@ func parsePrecertChain(chain [][]byte) (*precertChain, error) {
 	return &precertChain{leaf: *leaf, notBefore: cert.NotBefore, notAfter: cert.NotAfter}, nil
 }
 
-// oidCTEKU marks a precertificate signing certificate (RFC 6962 §3.1).
-var oidCTEKU = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 4}
+// OIDPrecertSigning is the extended key usage that marks a precertificate
+// signing certificate (RFC 6962 §3.1).
+var OIDPrecertSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 4}
 
 // PrecertLeaf returns the Merkle tree leaf, with a zero timestamp, that a
 // CT log signs for the precertificate chain[0] (RFC 6962 §3.2): its TBS

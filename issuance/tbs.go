@@ -2,24 +2,24 @@ package issuance
 
 import (
 	"bytes"
-	"encoding/asn1"
 	"errors"
 	"fmt"
 
+	"github.com/certpipe/precert/ctsubmit"
 	"github.com/certpipe/precert/internal/tbs"
 )
 
-// OIDs of RFC 6962 §3.1.
+// OIDs of RFC 6962 §3.1, as package ctsubmit defines them.
 var (
 	// OIDPoison is the critical CT poison extension that makes a
 	// precertificate unusable as a certificate.
-	OIDPoison = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 3}
+	OIDPoison = ctsubmit.OIDPoison
 	// OIDSCTList is the embedded SCT list extension of a final certificate.
-	OIDSCTList = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 2}
+	OIDSCTList = ctsubmit.OIDSCTList
 	// OIDPrecertSigning is the CT precertificate signing EKU; this
 	// pipeline signs precertificates with the issuer itself, never with a
 	// precertificate signing certificate.
-	OIDPrecertSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 4}
+	OIDPrecertSigning = ctsubmit.OIDPrecertSigning
 )
 
 // poisonValue is the DER NULL that is the poison extension's value.
