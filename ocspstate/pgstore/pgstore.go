@@ -88,8 +88,12 @@ type Store struct {
 
 	gate gate
 
+	// claimedUpTo is the latest now passed to a claiming Due. Every record
+	// this instance still claims was due by then (an Update clears the
+	// claim), so Close releases its claims through the due index with it:
+	// claim_owner has no index of its own.
 	claimMu     sync.Mutex
-	claimedUpTo time.Time // latest now passed to a claiming Due
+	claimedUpTo time.Time
 
 	writes    atomic.Uint64
 	conflicts atomic.Uint64
@@ -487,16 +491,8 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]*ocspstate
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: reading due records: %w", err)
 	}
-	var out []*ocspstate.Record
-	for rows.Next() {
-		r, err := scanRecord(rows, false)
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("pgstore: reading due records: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collect(rows, false)
+	if err != nil {
 		return nil, fmt.Errorf("pgstore: reading due records: %w", err)
 	}
 	if s.claimTTL >= 0 {
@@ -603,19 +599,18 @@ func (s *Store) scanPage(ctx context.Context, afterIssuer, afterSerial []byte) (
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: scanning: %w", err)
 	}
-	page := make([]*ocspstate.Record, 0, scanPage)
-	for rows.Next() {
-		r, err := scanRecord(rows, true)
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("pgstore: scanning: %w", err)
-		}
-		page = append(page, r)
-	}
-	if err := rows.Err(); err != nil {
+	page, err := collect(rows, true)
+	if err != nil {
 		return nil, fmt.Errorf("pgstore: scanning: %w", err)
 	}
 	return page, nil
+}
+
+// collect decodes every row of rows (see scanRecord) and closes them.
+func collect(rows pgx.Rows, full bool) ([]*ocspstate.Record, error) {
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*ocspstate.Record, error) {
+		return scanRecord(row, full)
+	})
 }
 
 // Close implements [ocspstate.Store.Close]. It waits for calls in
