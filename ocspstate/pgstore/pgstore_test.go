@@ -327,6 +327,21 @@ func TestOpenErrors(t *testing.T) {
 	require.ErrorContains(t, err, "synchronous_commit=off")
 }
 
+// TestOpenForcesSynchronousCommit: a DSN that does not name
+// synchronous_commit gets it on, whatever the server, the role or the
+// connection options default to, since a commit the store reports must be
+// on disk before anything is published (I1).
+func TestOpenForcesSynchronousCommit(t *testing.T) {
+	dsn, schema := pgtest.Schema(t)
+	t.Setenv("PGOPTIONS", "-c synchronous_commit=off")
+	s, err := pgstore.Open(context.Background(), dsn, pgstore.Options{Schema: schema, MaxConns: 1})
+	require.NoError(t, err)
+	defer s.Close()
+	got, err := pgstore.Setting(context.Background(), s, "synchronous_commit")
+	require.NoError(t, err)
+	require.Equal(t, "on", got)
+}
+
 // TestCorruptRows: rows no store write produces are ErrCorrupt, never a
 // panic or a guess.
 func TestCorruptRows(t *testing.T) {
