@@ -147,6 +147,35 @@ func TestSweepRefreshesAndRetires(t *testing.T) {
 	require.Zero(t, rep.Due)
 }
 
+// TestSweepYieldsToRevocation: a revocation committed between the sweep
+// signing a fresh good response and committing it stands (I7): the sweep
+// drops its response rather than write good over revoked, and reports no
+// error.
+func TestSweepYieldsToRevocation(t *testing.T) {
+	e := pipetest.New(t, pipetest.Options{})
+	p := e.Pipeline(func(c *issuance.Config) { c.DisableLint = true })
+	res, err := p.Issue(e.Ctx, e.Request())
+	require.NoError(t, err)
+	e.Clock.Advance(e.Record(res.Serial).Due.Sub(e.Clock.Now()) + time.Second)
+	revokeMidSweep := issuance.FaultFunc(func(ctx context.Context, point issuance.FaultPoint, serial *big.Int) error {
+		if point != recovery.AfterSweepSign {
+			return nil
+		}
+		_, err := p.Revoke(ctx, p.IssuerID(), serial, ocspstate.ReasonKeyCompromise, time.Time{})
+		return err
+	})
+	s, err := recovery.New(recovery.Config{Store: e.Store, Signers: []*ocspstate.ResponseSigner{e.Signer},
+		Now: e.Clock.Now, Owner: "sweeper", Faults: revokeMidSweep})
+	require.NoError(t, err)
+	rep, err := s.Sweep(e.Ctx)
+	require.NoError(t, err)
+	require.Empty(t, rep.Errors)
+	require.Equal(t, 1, rep.Count(recovery.ActionSkipped), "%s", rep)
+	require.Zero(t, rep.Count(recovery.ActionRefreshed), "%s", rep)
+	e.RequireStatus(res.Serial, ocspstate.Revoked)
+	require.Empty(t, audit(t, e))
+}
+
 func TestSweepCTDownThenBack(t *testing.T) {
 	e := pipetest.New(t, pipetest.Options{})
 	e.SetModes(ctlogtest.Unavailable)
@@ -201,7 +230,6 @@ func TestSweepReplacesInvalidResponse(t *testing.T) {
 		flipSignatureByte(t, rec, r.OCSP.ResponseDER)
 	})
 	e.Store = e.OpenStore()
-	t.Cleanup(func() { e.Store.Close() })
 	p := e.Pipeline(func(c *issuance.Config) { c.Owner = "recovery"; c.DisableLint = true })
 	s := sweeper(t, e, p)
 	require.NotEmpty(t, audit(t, e))
