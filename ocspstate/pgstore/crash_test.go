@@ -148,11 +148,11 @@ chaos:
 	// Recovery, as a CA instance restarted after the last crash would do
 	// it: every lease a child held has expired by the parent's clock.
 	clock := storetest.NewClock(time.Now().Add(crashLease + time.Minute))
-	env := newCrashEnv(t, dir, dsn, schema, clock.Now, "parent", 8)
+	env := newCrashEnv(t, dir, dsn, schema, clock.Now, 8)
 	sw, err := recovery.New(recovery.Config{Store: env.store, Signers: []*ocspstate.ResponseSigner{env.signer},
-		Resumers: []recovery.Resumer{env.pipeline}, Now: clock.Now, Owner: "parent-sweeper"})
+		Resumers: []recovery.Resumer{env.newPipeline(t, "parent", nil)}, Now: clock.Now, Owner: "parent-sweeper"})
 	require.NoError(t, err)
-	a := &recovery.Auditor{Issuers: []*x509.Certificate{ca.Intermediate}, Logs: env.ctLogs()}
+	a := &recovery.Auditor{Issuers: []*x509.Certificate{ca.Intermediate}, Logs: env.ctLogs}
 	v, err := crashtest.Verify(context.Background(), sw, a, env.store, clock.Now())
 	require.NoError(t, err)
 	t.Logf("%d kills; %s", kills, v)
@@ -202,58 +202,49 @@ chaos:
 }
 
 // crashEnv is one process's view: the store, CT logs with the shared
-// keys, a pipeline.
+// keys, and what its pipelines need.
 type crashEnv struct {
-	store    *pgstore.Store
-	signer   *ocspstate.ResponseSigner
-	logs     []*ctlogtest.Log
-	ct       *ctsubmit.Submitter
-	pipeline *issuance.Pipeline
-	ca       *testpki.CA
+	store  *pgstore.Store
+	signer *ocspstate.ResponseSigner
+	ctLogs []*ctsubmit.Log
+	ct     *ctsubmit.Submitter
+	ca     *testpki.CA
+	now    func() time.Time
 }
 
-func newCrashEnv(t *testing.T, dir, dsn, schema string, now func() time.Time, owner string, conns int32) *crashEnv {
+func newCrashEnv(t *testing.T, dir, dsn, schema string, now func() time.Time, conns int32) *crashEnv {
 	ca, err := testpki.Load(dir)
 	require.NoError(t, err)
-	e := &crashEnv{ca: ca}
+	e := &crashEnv{ca: ca, now: now}
 	e.store, err = pgstore.Open(context.Background(), dsn, pgstore.Options{Issuers: []*x509.Certificate{ca.Intermediate},
 		Now: now, Schema: schema, MaxConns: conns, ClaimTTL: 10 * time.Second})
 	require.NoError(t, err)
 	t.Cleanup(func() { e.store.Close() })
 	e.signer, err = ocspstate.NewResponseSigner(ocspstate.SignerConfig{Issuer: ca.Intermediate, Key: ca.IntermediateKey, Now: now})
 	require.NoError(t, err)
-	var logs []*ctsubmit.Log
+	var logs []*ctlogtest.Log
 	for i := 0; i < 2; i++ {
 		der, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("log%d.key", i)))
 		require.NoError(t, err)
 		k, err := x509.ParsePKCS8PrivateKey(der)
 		require.NoError(t, err)
 		l := ctlogtest.New(t, ctlogtest.Options{Name: "log-" + string(rune('a'+i)), Key: k.(*ecdsa.PrivateKey), Now: now})
-		e.logs = append(e.logs, l)
-		logs = append(logs, l.Log())
+		logs = append(logs, l)
+		e.ctLogs = append(e.ctLogs, l.Log())
 	}
-	e.ct, err = ctsubmit.New(ctsubmit.Config{Logs: logs, Now: now, Stagger: 50 * time.Millisecond,
+	e.ct, err = ctsubmit.New(ctsubmit.Config{Logs: e.ctLogs, Now: now, Stagger: 50 * time.Millisecond,
 		PerLogTimeout: time.Second, OverallTimeout: time.Second,
-		HTTPClient: &http.Client{Transport: ctlogtest.Transport(e.logs...)}})
+		HTTPClient: &http.Client{Transport: ctlogtest.Transport(logs...)}})
 	require.NoError(t, err)
-	e.pipeline = e.newPipeline(t, now, owner, nil)
 	return e
 }
 
-func (e *crashEnv) newPipeline(t *testing.T, now func() time.Time, owner string, faults issuance.FaultInjector) *issuance.Pipeline {
+func (e *crashEnv) newPipeline(t *testing.T, owner string, faults issuance.FaultInjector) *issuance.Pipeline {
 	p, err := issuance.New(issuance.Config{Store: e.store, Issuer: e.ca.Intermediate, IssuerKey: e.ca.IntermediateKey,
-		Chain: []*x509.Certificate{e.ca.Intermediate, e.ca.Root}, Responses: e.signer, CT: e.ct, Now: now,
+		Chain: []*x509.Certificate{e.ca.Intermediate, e.ca.Root}, Responses: e.signer, CT: e.ct, Now: e.now,
 		DisableLint: true, Owner: fmt.Sprintf("%s/%d", owner, os.Getpid()), LeaseDuration: crashLease, Faults: faults})
 	require.NoError(t, err)
 	return p
-}
-
-func (e *crashEnv) ctLogs() []*ctsubmit.Log {
-	out := make([]*ctsubmit.Log, len(e.logs))
-	for i, l := range e.logs {
-		out[i] = l.Log()
-	}
-	return out
 }
 
 // crashChild runs until it is killed: a pipeline issuing (and sometimes
@@ -261,11 +252,12 @@ func (e *crashEnv) ctLogs() []*ctsubmit.Log {
 // sweeping every few hundred milliseconds.
 func crashChild(t *testing.T) {
 	role, index := crashtest.Param("role"), crashtest.Param("index")
-	e := newCrashEnv(t, crashtest.Param("dir"), crashtest.Param("dsn"), crashtest.Param("schema"), time.Now, role+"-"+index+"-resumer", crashConns)
+	e := newCrashEnv(t, crashtest.Param("dir"), crashtest.Param("dsn"), crashtest.Param("schema"), time.Now, crashConns)
 	ctx := context.Background()
 	if role == "sweeper" {
 		sw, err := recovery.New(recovery.Config{Store: e.store, Signers: []*ocspstate.ResponseSigner{e.signer},
-			Resumers: []recovery.Resumer{e.pipeline}, Owner: fmt.Sprintf("sweeper-%s/%d", index, os.Getpid()), BatchSize: 100, Workers: 4})
+			Resumers: []recovery.Resumer{e.newPipeline(t, role+"-"+index+"-resumer", nil)},
+			Owner:    fmt.Sprintf("sweeper-%s/%d", index, os.Getpid()), BatchSize: 100, Workers: 4})
 		require.NoError(t, err)
 		for {
 			rep, err := sw.Sweep(ctx)
@@ -291,7 +283,7 @@ func crashChild(t *testing.T) {
 		}
 		return nil
 	})
-	p := e.newPipeline(t, time.Now, "pipeline-"+index, faults)
+	p := e.newPipeline(t, "pipeline-"+index, faults)
 	for w := 0; w < crashWorkers; w++ {
 		go func() {
 			for i := 0; ; i++ {

@@ -72,18 +72,7 @@ type Outcome struct {
 // and fails t.
 func Spawn(t testing.TB, testName string, params map[string]string, timeout, killAfter time.Duration) Outcome {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+testName+"$", "-test.count=1", "-test.timeout="+timeout.String())
-	cmd.Env = append(os.Environ(), envChild+"=1")
-	for k, v := range params {
-		cmd.Env = append(cmd.Env, envPrefix+"P_"+strings.ToUpper(k)+"="+v)
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("crashtest: starting child: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	c := Start(t, testName, params, timeout)
 	var kill <-chan time.Time
 	if killAfter > 0 {
 		kill = time.After(killAfter)
@@ -91,15 +80,14 @@ func Spawn(t testing.TB, testName string, params map[string]string, timeout, kil
 	deadline := time.After(timeout)
 	for {
 		select {
-		case err := <-done:
-			return outcome(err, out.String())
+		case <-c.Done():
+			return c.Wait()
 		case <-kill:
-			cmd.Process.Signal(syscall.SIGKILL)
+			c.Kill()
 			kill = nil
 		case <-deadline:
-			cmd.Process.Kill()
-			<-done
-			t.Fatalf("crashtest: child %s did not finish within %s; output:\n%s", testName, timeout, out.String())
+			c.Kill()
+			t.Fatalf("crashtest: child %s did not finish within %s; output:\n%s", testName, timeout, c.Wait().Output)
 		}
 	}
 }

@@ -67,7 +67,7 @@ func Schema(tb testing.TB) (dsn, schema string) {
 	dsn = Require(tb)
 	schema = NewSchemaName()
 	tb.Cleanup(func() {
-		if err := Drop(context.Background(), dsn, schema); err != nil {
+		if err := pgstore.DropSchema(context.Background(), dsn, schema); err != nil {
 			tb.Errorf("pgtest: dropping schema %s: %v", schema, err)
 		}
 	})
@@ -80,9 +80,4 @@ func NewSchemaName() string {
 	var b [6]byte
 	rand.Read(b[:])
 	return "precert_test_" + hex.EncodeToString(b[:])
-}
-
-// Drop drops schema and everything in it, if it exists.
-func Drop(ctx context.Context, dsn, schema string) error {
-	return pgstore.DropSchema(ctx, dsn, schema)
 }
