@@ -181,8 +181,9 @@ type Child struct {
 // Start is Spawn without the wait: it re-executes the running test binary
 // to run only testName, as a child with params (see Param), and returns at
 // once, so that a parent can run several children at a time and kill them
-// in any order. The child is killed if it is still running after timeout,
-// or when t ends.
+// in any order. The child runs with -test.timeout=timeout, so the Go test
+// runtime ends it (a panic, exit code 2) if it runs longer; it is killed
+// when t ends.
 func Start(t testing.TB, testName string, params map[string]string, timeout time.Duration) *Child {
 	t.Helper()
 	c := &Child{done: make(chan struct{})}
