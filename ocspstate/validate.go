@@ -254,17 +254,28 @@ func (info *ResponseInfo) check(want Expect) error {
 		}
 	}
 	if !want.Now.IsZero() {
-		if info.ThisUpdate.After(want.Now.Add(want.Skew)) {
-			return fail(ProblemFuture, "thisUpdate %s is after now %s", fmtTime(info.ThisUpdate), fmtTime(want.Now))
-		}
-		if !info.NextUpdate.After(want.Now) {
-			return fail(ProblemExpired, "nextUpdate %s has passed (now %s)", fmtTime(info.NextUpdate), fmtTime(want.Now))
-		}
-		if info.Delegated && want.Now.After(info.SignerNotAfter) {
-			return fail(ProblemSigner, "delegated responder certificate expired at %s", fmtTime(info.SignerNotAfter))
+		if p, detail := info.Fresh(want.Now, want.Skew); p != 0 {
+			return fail(p, "%s", detail)
 		}
 	}
 	return nil
+}
+
+// Fresh applies the checks of a response that depend on the clock, the
+// same wherever a response is judged (store, responder, probe):
+// thisUpdate no later than now plus skew, nextUpdate after now, and a
+// delegated responder's certificate not expired. It returns 0, or the
+// problem and what is wrong; only the time fields and Delegated are read.
+func (info *ResponseInfo) Fresh(now time.Time, skew time.Duration) (Problem, string) {
+	switch {
+	case info.ThisUpdate.After(now.Add(skew)):
+		return ProblemFuture, fmt.Sprintf("thisUpdate %s is after now %s", fmtTime(info.ThisUpdate), fmtTime(now))
+	case !info.NextUpdate.After(now):
+		return ProblemExpired, fmt.Sprintf("nextUpdate %s has passed (now %s)", fmtTime(info.NextUpdate), fmtTime(now))
+	case info.Delegated && now.After(info.SignerNotAfter):
+		return ProblemSigner, fmt.Sprintf("delegated responder certificate expired at %s", fmtTime(info.SignerNotAfter))
+	}
+	return 0, ""
 }
 
 func withSerial(err error, serial *big.Int) error {

@@ -72,20 +72,16 @@ func newVerdict(info *ocspstate.ResponseInfo, issuer uint16, sk serialKey) verdi
 	}
 }
 
-// fresh applies the checks that depend on the clock, as
-// [ocspstate.Validator.Validate] does with a non-zero Expect.Now:
-// thisUpdate not after now plus skew, nextUpdate after now, a delegated
-// signer's certificate not expired.
-func (v *verdict) fresh(now time.Time, skew time.Duration) ocspstate.Problem {
-	switch {
-	case time.Unix(int64(v.thisUpdate), 0).After(now.Add(skew)):
-		return ocspstate.ProblemFuture
-	case !time.Unix(int64(v.nextUpdate), 0).After(now):
-		return ocspstate.ProblemExpired
-	case v.delegated && now.After(time.Unix(int64(v.signerNotAfter), 0)):
-		return ocspstate.ProblemSigner
+// fresh applies ocspstate's clock-dependent checks
+// ([ocspstate.ResponseInfo.Fresh]) to the verdict.
+func (v *verdict) fresh(now time.Time, skew time.Duration) (ocspstate.Problem, string) {
+	info := ocspstate.ResponseInfo{
+		ThisUpdate:     time.Unix(int64(v.thisUpdate), 0),
+		NextUpdate:     time.Unix(int64(v.nextUpdate), 0),
+		SignerNotAfter: time.Unix(int64(v.signerNotAfter), 0),
+		Delegated:      v.delegated,
 	}
-	return 0
+	return info.Fresh(now, skew)
 }
 
 const cacheShards = 64

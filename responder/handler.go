@@ -417,9 +417,8 @@ func (h *Handler) validate(der []byte, sum *[32]byte, idx uint16, serial *big.In
 		v = newVerdict(info, idx, sk)
 		h.cache.put(sum, v)
 	}
-	if p := v.fresh(now, h.skew); p != 0 {
-		return verdict{}, p, fmt.Sprintf("thisUpdate %s, nextUpdate %s, now %s",
-			fmtTime(time.Unix(int64(v.thisUpdate), 0)), fmtTime(time.Unix(int64(v.nextUpdate), 0)), fmtTime(now))
+	if p, detail := v.fresh(now, h.skew); p != 0 {
+		return verdict{}, p, detail
 	}
 	return v, 0, ""
 }

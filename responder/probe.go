@@ -412,14 +412,9 @@ func (p *prober) checkTarget(res fetched, issuer *x509.Certificate, t ProbeTarge
 	add("response", true, 0, "signed by %s, %d bytes", signer, len(res.body))
 
 	now := res.at
-	switch {
-	case info.ThisUpdate.After(now.Add(p.skew)):
-		add("fresh", false, ocspstate.ProblemFuture, "thisUpdate %s is ahead of now %s", fmtTime(info.ThisUpdate), fmtTime(now))
-	case !info.NextUpdate.After(now):
-		add("fresh", false, ocspstate.ProblemExpired, "nextUpdate %s has passed (now %s)", fmtTime(info.NextUpdate), fmtTime(now))
-	case info.Delegated && now.After(info.SignerNotAfter):
-		add("fresh", false, ocspstate.ProblemSigner, "delegated responder certificate expired at %s", fmtTime(info.SignerNotAfter))
-	default:
+	if problem, detail := info.Fresh(now, p.skew); problem != 0 {
+		add("fresh", false, problem, "%s", detail)
+	} else {
 		add("fresh", true, 0, "thisUpdate %s, nextUpdate %s", fmtTime(info.ThisUpdate), fmtTime(info.NextUpdate))
 	}
 	if info.Status == t.WantStatus {
