@@ -3,9 +3,6 @@ package pgstore_test
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -75,13 +72,8 @@ func TestMultiInstanceCrash(t *testing.T) {
 	dir := t.TempDir()
 	ca := testpki.Shared(t, testpki.ECDSAP256)
 	require.NoError(t, ca.Save(dir))
-	for i := 0; i < 2; i++ {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		require.NoError(t, err)
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("log%d.key", i)), der, 0o600))
-	}
+	_, err := ctlogtest.NewKeys(dir, 2)
+	require.NoError(t, err)
 	// Create the schema before the children race to.
 	s, err := pgstore.Open(context.Background(), dsn, pgstore.Options{Schema: schema, MaxConns: 1})
 	require.NoError(t, err)
@@ -222,13 +214,11 @@ func newCrashEnv(t *testing.T, dir, dsn, schema string, now func() time.Time, co
 	t.Cleanup(func() { e.store.Close() })
 	e.signer, err = ocspstate.NewResponseSigner(ocspstate.SignerConfig{Issuer: ca.Intermediate, Key: ca.IntermediateKey, Now: now})
 	require.NoError(t, err)
+	keys, err := ctlogtest.LoadKeys(dir, 2)
+	require.NoError(t, err)
 	var logs []*ctlogtest.Log
-	for i := 0; i < 2; i++ {
-		der, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("log%d.key", i)))
-		require.NoError(t, err)
-		k, err := x509.ParsePKCS8PrivateKey(der)
-		require.NoError(t, err)
-		l := ctlogtest.New(t, ctlogtest.Options{Name: "log-" + string(rune('a'+i)), Key: k.(*ecdsa.PrivateKey), Now: now})
+	for i, k := range keys {
+		l := ctlogtest.New(t, ctlogtest.Options{Name: "log-" + string(rune('a'+i)), Key: k, Now: now})
 		logs = append(logs, l)
 		e.ctLogs = append(e.ctLogs, l.Log())
 	}

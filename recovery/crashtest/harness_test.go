@@ -3,8 +3,6 @@ package crashtest_test
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -67,14 +65,9 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	h := &harness{dir: t.TempDir(), ca: testpki.Shared(t, testpki.ECDSAP256)}
 	require.NoError(t, h.ca.Save(h.dir))
-	for i := 0; i < 2; i++ {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		require.NoError(t, err)
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(h.dir, fmt.Sprintf("log%d.key", i)), der, 0o600))
-		h.logKeys = append(h.logKeys, k)
-	}
+	var err error
+	h.logKeys, err = ctlogtest.NewKeys(h.dir, 2)
+	require.NoError(t, err)
 	return h
 }
 
@@ -83,13 +76,8 @@ func loadHarness(t *testing.T, dir string) *harness {
 	var err error
 	h.ca, err = testpki.Load(dir)
 	require.NoError(t, err)
-	for i := 0; i < 2; i++ {
-		der, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("log%d.key", i)))
-		require.NoError(t, err)
-		k, err := x509.ParsePKCS8PrivateKey(der)
-		require.NoError(t, err)
-		h.logKeys = append(h.logKeys, k.(*ecdsa.PrivateKey))
-	}
+	h.logKeys, err = ctlogtest.LoadKeys(dir, 2)
+	require.NoError(t, err)
 	return h
 }
 
