@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -35,22 +34,6 @@ const ctTestSrvInstall = "install it with: go install github.com/letsencrypt/bou
 // $(go env GOPATH)/bin, or skips (fails under PRECERT_INTEGRATION=1).
 func ctTestSrvPath(t *testing.T) string {
 	t.Helper()
-	if p, err := exec.LookPath("ct-test-srv"); err == nil {
-		return p
-	}
-	var dirs []string
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		dirs = append(dirs, filepath.SplitList(strings.TrimSpace(string(out)))...)
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, "go"))
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, "bin", "ct-test-srv")
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p
-		}
-	}
 	return integration.LookPath(t, "ct-test-srv", ctTestSrvInstall)
 }
 

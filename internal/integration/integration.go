@@ -10,6 +10,8 @@ package integration
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -26,12 +28,22 @@ func Missing(t testing.TB, what, howToGet string) {
 	t.Skipf("skipping: %s is unavailable; %s (set PRECERT_INTEGRATION=1 to make this a failure)", what, howToGet)
 }
 
-// LookPath returns the path of binary, or calls Missing with howToGet.
+// LookPath returns the path of binary, found on PATH or, for tools put
+// there by `go install`, in the bin directory of each GOPATH entry; or it
+// calls Missing with howToGet.
 func LookPath(t testing.TB, binary, howToGet string) string {
 	t.Helper()
-	path, err := exec.LookPath(binary)
-	if err != nil {
-		Missing(t, binary, howToGet)
+	if path, err := exec.LookPath(binary); err == nil {
+		return path
 	}
-	return path
+	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
+			p := filepath.Join(dir, "bin", binary)
+			if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+				return p
+			}
+		}
+	}
+	Missing(t, binary, howToGet)
+	return ""
 }
