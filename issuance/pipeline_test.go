@@ -92,17 +92,7 @@ func TestIssueAllLogsReject(t *testing.T) {
 	p := e.Pipeline()
 	res, err := p.Issue(e.Ctx, e.Request())
 	require.Nil(t, res)
-	require.ErrorIs(t, err, issuance.ErrCTFailed)
-	var ie *issuance.Error
-	require.ErrorAs(t, err, &ie)
-	require.Equal(t, issuance.StepCT, ie.Step)
-	require.NotNil(t, ie.Serial)
-	var ctErr *ctsubmit.Error
-	require.ErrorAs(t, err, &ctErr, "per-log causes reach the caller")
-	require.Len(t, ctErr.Logs, 3)
-	for _, le := range ctErr.Logs {
-		require.Equal(t, ctsubmit.KindRejected, le.Kind, "%v", le)
-	}
+	ie, _ := pipetest.RequireCTFailed(t, err, 3)
 	require.Positive(t, checked.Load())
 
 	// Boulder's "OCSP for a rejected precertificate": the precertificate

@@ -308,3 +308,23 @@ func (e *Env) RequireStatus(serial *big.Int, want ocspstate.Status) *ocspstate.R
 func PoisonExtension() pkix.Extension {
 	return pkix.Extension{Id: issuance.OIDPoison, Critical: true, Value: []byte{0x05, 0x00}}
 }
+
+// RequireCTFailed asserts that err is what Issue returns when every log
+// rejected the precertificate: ErrCTFailed at the CT step, naming the
+// serial, with a *ctsubmit.Error listing n logs, each rejected. It returns
+// both typed errors for further checks.
+func RequireCTFailed(t testing.TB, err error, n int) (*issuance.Error, *ctsubmit.Error) {
+	t.Helper()
+	require.ErrorIs(t, err, issuance.ErrCTFailed)
+	var ie *issuance.Error
+	require.ErrorAs(t, err, &ie)
+	require.Equal(t, issuance.StepCT, ie.Step)
+	require.NotNil(t, ie.Serial)
+	var ce *ctsubmit.Error
+	require.ErrorAs(t, err, &ce, "per-log causes reach the caller")
+	require.Len(t, ce.Logs, n, "%v", err)
+	for _, le := range ce.Logs {
+		require.Equal(t, ctsubmit.KindRejected, le.Kind, "%v", le)
+	}
+	return ie, ce
+}

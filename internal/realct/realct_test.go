@@ -31,6 +31,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/certpipe/precert/ctsubmit"
+	"github.com/certpipe/precert/internal/pipetest"
 	"github.com/certpipe/precert/internal/realct"
 	"github.com/certpipe/precert/internal/testio"
 	"github.com/certpipe/precert/internal/testpki"
@@ -409,18 +410,10 @@ func testUnknownRoot(ctx context.Context, t *testing.T, other *testpki.CA, logs 
 	require.NoError(t, err)
 	res, err := e.pipeline.Issue(ctx, request(key.Public(), time.Now()))
 	require.Nil(t, res)
-	require.ErrorIs(t, err, issuance.ErrCTFailed)
-	var ie *issuance.Error
-	require.ErrorAs(t, err, &ie)
-	require.Equal(t, issuance.StepCT, ie.Step)
-	require.NotNil(t, ie.Serial)
-	var ce *ctsubmit.Error
-	require.ErrorAs(t, err, &ce)
+	ie, ce := pipetest.RequireCTFailed(t, err, len(logs.Logs))
 	require.Zero(t, ce.Got)
-	require.Len(t, ce.Logs, len(logs.Logs), "%v", err)
 	for i, le := range ce.Logs {
 		require.Same(t, logs.Logs[i], le.Log)
-		require.Equal(t, ctsubmit.KindRejected, le.Kind, "%v", le)
 		require.Equal(t, http.StatusBadRequest, le.Status, "%v", le)
 		require.NotEmpty(t, le.Body)
 	}
