@@ -478,14 +478,44 @@ func (s *BoltStore) Due(ctx context.Context, now time.Time, limit int) ([]*Recor
 	if limit <= 0 {
 		return nil, nil
 	}
+	return s.dueFrom(ctx, now, nil, limit)
+}
+
+// DueAfter implements [DueReader].
+func (s *BoltStore) DueAfter(ctx context.Context, now time.Time, last *Record, limit int) ([]*Record, error) {
+	if err := s.readable(ctx); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	if last == nil {
+		return s.dueFrom(ctx, now, nil, limit)
+	}
+	if err := lookupSerial(last.Issuer, last.Serial); err != nil {
+		return nil, err
+	}
+	return s.dueFrom(ctx, now, dueKey(last.Due, []byte(last.Key())), limit)
+}
+
+// dueFrom reads up to limit due records from the index, from the first
+// entry, or from the first after the entry after.
+func (s *BoltStore) dueFrom(ctx context.Context, now time.Time, after []byte, limit int) ([]*Record, error) {
 	end := dueKey(now, nil)
-	var out []*Record
+	out := make([]*Record, 0, min(limit, 4096))
+	var sl slab // the records are decoded in chunks
 	// The index is read in order and carries each record's hot part:
 	// no lookup per record.
 	err := s.db.View(func(tx *bolt.Tx) error {
 		recs := tx.Bucket(bucketRecords)
 		c := tx.Bucket(bucketDue).Cursor()
-		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
+		k, v := c.First()
+		if after != nil {
+			if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil && len(out) < limit; k, v = c.Next() {
 			if bytes.Compare(k[:8], end) > 0 {
 				break
 			}
@@ -501,8 +531,8 @@ func (s *BoltStore) Due(ctx context.Context, now time.Time, limit int) ([]*Recor
 					return fmt.Errorf("%w: due index names a missing record", ErrCorrupt)
 				}
 			}
-			r := new(Record)
-			if err := decodeHotInto(r, k[8:], v); err != nil {
+			r := sl.record()
+			if err := decodeHotSlab(r, k[8:], v, &sl); err != nil {
 				return err
 			}
 			out = append(out, r)
@@ -647,9 +677,12 @@ func (s *BoltStore) mapErr(err error) error {
 // shared transaction: it must check first and write last, and return a
 // refusal (see refuse) for anything it declines, having written nothing.
 // Any other error aborts the whole transaction.
+//
+// A writeOp may also write several records (see writeMany): apply then
+// returns how many it wrote, refusing the others itself.
 type writeOp struct {
 	ctx   context.Context
-	apply func(*bolt.Tx) error
+	apply func(*bolt.Tx) (int, error)
 	done  chan error
 }
 
@@ -661,6 +694,17 @@ func (r refusal) Unwrap() error { return r.err }
 func refuse(err error) error { return refusal{err} }
 
 func (s *BoltStore) write(ctx context.Context, apply func(*bolt.Tx) error) error {
+	return s.writeMany(ctx, func(tx *bolt.Tx) (int, error) {
+		if err := apply(tx); err != nil {
+			return 0, err
+		}
+		return 1, nil
+	})
+}
+
+// writeMany queues a write of several records: apply returns how many it
+// wrote, and a refusal only for a refusal of them all.
+func (s *BoltStore) writeMany(ctx context.Context, apply func(*bolt.Tx) (int, error)) error {
 	if s.readOnly {
 		return fmt.Errorf("ocspstate: %s was opened read-only", s.path)
 	}
@@ -720,7 +764,7 @@ func (s *BoltStore) commit(batch []*writeOp) {
 				results[i] = refuse(err)
 				continue
 			}
-			err := op.apply(tx)
+			n, err := op.apply(tx)
 			var r refusal
 			if err != nil && !errors.As(err, &r) {
 				tx.Rollback()
@@ -728,7 +772,7 @@ func (s *BoltStore) commit(batch []*writeOp) {
 			}
 			results[i] = err
 			if err == nil {
-				written++
+				written += n
 			}
 		}
 		if written == 0 {

@@ -20,16 +20,16 @@ func TestCommitIsolatesAFailingWrite(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	boom := errors.New("disk says no")
-	put := func(i int) func(*bolt.Tx) error {
-		return func(tx *bolt.Tx) error {
-			return tx.Bucket(bucketMeta).Put([]byte(fmt.Sprintf("test/%d", i)), []byte{1})
+	put := func(i int) func(*bolt.Tx) (int, error) {
+		return func(tx *bolt.Tx) (int, error) {
+			return 1, tx.Bucket(bucketMeta).Put([]byte(fmt.Sprintf("test/%d", i)), []byte{1})
 		}
 	}
 	batch := []*writeOp{}
 	for i := 0; i < 5; i++ {
 		apply := put(i)
 		if i == 2 {
-			apply = func(*bolt.Tx) error { return boom }
+			apply = func(*bolt.Tx) (int, error) { return 0, boom }
 		}
 		batch = append(batch, &writeOp{ctx: context.Background(), apply: apply, done: make(chan error, 1)})
 	}

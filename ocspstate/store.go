@@ -96,3 +96,16 @@ type Store interface {
 	// after Close return errors wrapping ErrClosed.
 	Close() error
 }
+
+// DueReader is implemented by stores that can read the due index on from
+// a record already read, so that a sweep reads each due record once, even
+// while the commits of its earlier batches have not landed (until they
+// land, those records are still due). [BoltStore] implements it.
+type DueReader interface {
+	// DueAfter is [Store.Due] for the records that come after last in
+	// the index's order (due time, then issuer and serial), last being
+	// a record as Due or DueAfter returned it (its Due field places it).
+	// A nil last reads from the start.
+	DueAfter(ctx context.Context, now time.Time, last *Record, limit int) ([]*Record, error)
+}
+

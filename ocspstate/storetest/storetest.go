@@ -13,7 +13,9 @@
 // nothing; the due index's order and its upkeep on every write; response
 // lookup by issuer and serial, including two issuers sharing a serial;
 // 1,000 concurrent updates with no lost write (run it with -race); close and
-// reopen keeping everything; and cancelled contexts.
+// reopen keeping everything; cancelled contexts; [ocspstate.RefreshResponses]
+// (through the store's own path when it is an [ocspstate.ResponseRefresher]);
+// and, for an [ocspstate.DueReader], reading the index on from a record.
 package storetest
 
 import (
@@ -59,7 +61,10 @@ func Run(t *testing.T, f Factory) {
 		{"StoreOwnsVersionAndTimes", testStoreOwnsVersionAndTimes},
 		{"Leases", testLeases},
 		{"DueIndex", testDueIndex},
+		{"DueAfter", testDueAfter},
 		{"RetireExpired", testRetireExpired},
+		{"RefreshResponses", testRefreshResponses},
+		{"ConcurrentRefreshes", testConcurrentRefreshes},
 		{"ResponseLookup", testResponseLookup},
 		{"Counts", testCounts},
 		{"Scan", testScan},
@@ -1014,3 +1019,193 @@ func testClosed(t *testing.T, e *env) {
 	require.ErrorIs(t, err, ocspstate.ErrClosed)
 	e.open()
 }
+
+// testDueAfter reads the due index in pieces with DueAfter, for stores
+// that are DueReaders.
+func testDueAfter(t *testing.T, e *env) {
+	dr, ok := e.store.(ocspstate.DueReader)
+	if !ok {
+		t.Skipf("%T is not an ocspstate.DueReader: nothing to test", e.store)
+	}
+	base := e.clock.Now()
+	// Seven reservations: three share a due time (ordered by key), the
+	// others are scrambled.
+	var all []*big.Int
+	for _, m := range []int{4, 2, 2, 2, 6, 1, 5} {
+		r := e.reserved()
+		r.Lease.Expires = base.Add(time.Duration(m) * time.Minute)
+		require.NoError(t, e.store.Reserve(e.ctx, r))
+		all = append(all, r.Serial)
+	}
+	now := base.Add(10 * time.Minute)
+	want, err := e.store.Due(e.ctx, now, 100)
+	require.NoError(t, err)
+	require.Len(t, want, len(all))
+
+	for _, limit := range []int{1, 2, 3, 7, 100} {
+		var got []*ocspstate.Record
+		var last *ocspstate.Record
+		for reads := 0; ; reads++ {
+			require.Less(t, reads, 20, "DueAfter never ran out")
+			page, err := dr.DueAfter(e.ctx, now, last, limit)
+			require.NoError(t, err)
+			require.LessOrEqual(t, len(page), limit)
+			if len(page) == 0 {
+				break
+			}
+			got = append(got, page...)
+			last = page[len(page)-1]
+		}
+		require.Len(t, got, len(want), "limit %d: each due record once", limit)
+		for i := range want {
+			require.True(t, want[i].Equal(got[i]), "limit %d, position %d: DueAfter reads in Due's order", limit, i)
+		}
+	}
+
+	// Reading on from a record whose entry has since moved (its lease
+	// renewed, due later) still continues from where it was.
+	first, err := dr.DueAfter(e.ctx, now, nil, 1)
+	require.NoError(t, err)
+	require.Len(t, first, 1)
+	e.update(first[0], func(r *ocspstate.Record) error { r.Lease.Expires = base.Add(9 * time.Minute); return nil })
+	rest, err := dr.DueAfter(e.ctx, now, first[0], 100)
+	require.NoError(t, err)
+	require.Len(t, rest, len(all), "the six after it, and the moved record at its new place")
+	require.Equal(t, 0, rest[len(rest)-1].Serial.Cmp(first[0].Serial))
+	none, err := dr.DueAfter(e.ctx, base.Add(30*time.Second), nil, 100)
+	require.NoError(t, err)
+	require.Empty(t, none)
+	e.requireDueIsCurrent(rest)
+}
+
+// testRefreshResponses checks RefreshResponses: each element committed or
+// refused on its own, a refusal writing nothing.
+func testRefreshResponses(t *testing.T, e *env) {
+	issued := e.inState(ocspstate.Issued)
+	failed := e.inState(ocspstate.CTFailed)
+	precert := e.inState(ocspstate.Precert)
+	reserved := e.inState(ocspstate.Reserved)
+	revoked := e.inState(ocspstate.Issued)
+	at := e.clock.Now().Add(-time.Minute)
+	rev, err := e.signer.Sign(revoked.Serial, ocspstate.Revoked, at, ocspstate.ReasonKeyCompromise)
+	require.NoError(t, err)
+	revoked = e.update(revoked, func(r *ocspstate.Record) error {
+		r.OCSP.Status, r.OCSP.RevokedAt, r.OCSP.Reason = ocspstate.Revoked, at, ocspstate.ReasonKeyCompromise
+		r.SetResponse(rev)
+		return nil
+	})
+	other := e.inState(ocspstate.Issued) // responses signed for it go to the wrong records
+
+	e.clock.Advance(2 * time.Hour)
+	fresh := func(r *ocspstate.Record) *ocspstate.Response { return e.sign(r, e.signer) }
+	issuedResp, failedResp, precertResp := fresh(issued), fresh(failed), fresh(precert)
+	refs := []ocspstate.Refresh{
+		{Issuer: issued.Issuer, Serial: issued.Serial, Prev: issued.OCSP.ResponseDER, Response: issuedResp},
+		{Issuer: failed.Issuer, Serial: failed.Serial, Prev: failed.OCSP.ResponseDER, Response: failedResp},
+		// The same record twice: the second no longer replaces what is stored.
+		{Issuer: failed.Issuer, Serial: failed.Serial, Prev: failed.OCSP.ResponseDER, Response: fresh(failed)},
+		{Issuer: precert.Issuer, Serial: precert.Serial, Prev: precert.OCSP.ResponseDER, Response: precertResp},
+		// A stale Prev.
+		{Issuer: other.Issuer, Serial: other.Serial, Prev: issued.OCSP.ResponseDER, Response: fresh(other)},
+		// Another serial's response.
+		{Issuer: other.Issuer, Serial: other.Serial, Prev: other.OCSP.ResponseDER, Response: issuedResp},
+		// good for a revoked record.
+		{Issuer: revoked.Issuer, Serial: revoked.Serial, Prev: revoked.OCSP.ResponseDER, Response: e.goodResponse(revoked)},
+		// No OCSP yet.
+		{Issuer: reserved.Issuer, Serial: reserved.Serial, Prev: nil, Response: e.goodResponse(reserved)},
+		// No such record, and nothing to store.
+		{Issuer: e.issuer(), Serial: e.nextSerial(), Response: issuedResp},
+		{Issuer: other.Issuer, Serial: other.Serial, Prev: other.OCSP.ResponseDER},
+	}
+	want := []error{nil, nil, ocspstate.ErrResponseChanged, nil, ocspstate.ErrResponseChanged, ocspstate.ErrInvalidRecord,
+		ocspstate.ErrInvalidRecord, ocspstate.ErrIllegalTransition, ocspstate.ErrNotFound, ocspstate.ErrInvalidRecord}
+	errs := ocspstate.RefreshResponses(e.ctx, e.store, refs)
+	require.Len(t, errs, len(refs))
+	for i, err := range errs {
+		if want[i] == nil {
+			require.NoError(t, err, "refresh %d", i)
+		} else {
+			require.ErrorIs(t, err, want[i], "refresh %d", i)
+		}
+	}
+	for _, r := range []*ocspstate.Record{other, revoked, reserved} {
+		e.requireUnchanged(r)
+	}
+	for _, c := range []struct {
+		before *ocspstate.Record
+		resp   *ocspstate.Response
+	}{{issued, issuedResp}, {failed, failedResp}, {precert, precertResp}} {
+		after, err := e.store.Get(e.ctx, c.before.Issuer, c.before.Serial)
+		require.NoError(t, err)
+		require.Equal(t, c.resp.DER, after.OCSP.ResponseDER)
+		require.True(t, after.OCSP.ThisUpdate.Equal(c.resp.ThisUpdate) && after.OCSP.NextUpdate.Equal(c.resp.NextUpdate))
+		require.Equal(t, c.before.Version+1, after.Version)
+		require.True(t, after.Updated.Equal(e.clock.Now()), "Updated is the store's clock")
+		if !c.before.State.InFlight() { // in flight, the lease decides
+			require.True(t, after.Due.After(c.before.Due), "a fresh response is due later")
+		}
+		// Nothing else changed, immutable fields included.
+		expect := c.before.Clone()
+		expect.SetResponse(c.resp)
+		expect.Version, expect.Updated, expect.Due = after.Version, after.Updated, after.Due
+		require.True(t, expect.Equal(after), "only the response changed:\nwant %+v\ngot  %+v", expect, after)
+		served, err := e.store.Response(e.ctx, c.before.Issuer, c.before.Serial)
+		require.NoError(t, err)
+		require.Equal(t, c.resp.DER, served)
+	}
+	// The due index follows.
+	due, err := e.store.Due(e.ctx, e.clock.Now().Add(200*time.Hour), 1000)
+	require.NoError(t, err)
+	e.requireDueIsCurrent(due)
+	e.reopen()
+	after, err := e.store.Get(e.ctx, issued.Issuer, issued.Serial)
+	require.NoError(t, err)
+	require.Equal(t, issuedResp.DER, after.OCSP.ResponseDER, "durable")
+
+	require.Empty(t, ocspstate.RefreshResponses(e.ctx, e.store, nil))
+	cancelled, cancel := context.WithCancel(e.ctx)
+	cancel()
+	errs = ocspstate.RefreshResponses(cancelled, e.store, []ocspstate.Refresh{
+		{Issuer: failed.Issuer, Serial: failed.Serial, Prev: failedResp.DER, Response: fresh(failed)},
+	})
+	require.ErrorIs(t, errs[0], context.Canceled)
+}
+
+// testConcurrentRefreshes races refreshes of one record from the same
+// response: exactly one commits.
+func testConcurrentRefreshes(t *testing.T, e *env) {
+	r := e.inState(ocspstate.CTFailed)
+	e.clock.Advance(time.Hour)
+	const n = 16
+	var wins, lost atomic.Int32
+	var wg sync.WaitGroup
+	resps := make([]*ocspstate.Response, n)
+	for i := range resps {
+		e.clock.Advance(time.Second) // distinct bytes
+		resps[i] = e.sign(r, e.signer)
+	}
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := ocspstate.RefreshResponses(e.ctx, e.store, []ocspstate.Refresh{
+				{Issuer: r.Issuer, Serial: r.Serial, Prev: r.OCSP.ResponseDER, Response: resps[i]},
+			})[0]
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case errors.Is(err, ocspstate.ErrResponseChanged):
+				lost.Add(1)
+			default:
+				t.Errorf("refresh %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, int32(1), wins.Load())
+	require.Equal(t, int32(n-1), lost.Load())
+	after, err := e.store.Get(e.ctx, r.Issuer, r.Serial)
+	require.NoError(t, err)
+	require.Equal(t, r.Version+1, after.Version)
+}
+
