@@ -108,4 +108,3 @@ type DueReader interface {
 	// A nil last reads from the start.
 	DueAfter(ctx context.Context, now time.Time, last *Record, limit int) ([]*Record, error)
 }
-

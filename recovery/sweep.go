@@ -246,27 +246,39 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 		}
 	}
 	// The commits of one batch complete while the next is read and signed.
-	// Until they land, that batch's records are still due, so the next
-	// read asks for as many more as are still landing, and skips what was
-	// seen.
+	// Until they land, that batch's records are still due. A store that
+	// is a DueReader reads on from the last record read. With any other,
+	// the next read asks for as many more as are still landing, and skips
+	// what was seen.
 	var pending *sync.WaitGroup
-	var landing atomic.Int64 // commits started and not yet done
+	var landing atomic.Int64 // re-signed responses not yet committed
 	defer func() {
 		if pending != nil {
 			pending.Wait()
 		}
 	}()
+	dr, _ := s.cfg.Store.(ocspstate.DueReader)
+	var last *ocspstate.Record
 	for {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
 		limit := s.cfg.BatchSize
-		if pending != nil {
+		if pending != nil && dr == nil {
 			limit += int(landing.Load())
 		}
 		t0 := time.Now()
-		batch, err := s.cfg.Store.Due(ctx, now, limit)
+		var batch []*ocspstate.Record
+		var err error
+		if dr != nil {
+			batch, err = dr.DueAfter(ctx, now, last, limit)
+		} else {
+			batch, err = s.cfg.Store.Due(ctx, now, limit)
+		}
 		rep.Find += time.Since(t0)
+		if len(batch) > 0 {
+			last = batch[len(batch)-1]
+		}
 		if err != nil {
 			return rep, fmt.Errorf("recovery: reading due records: %w", err)
 		}
@@ -307,21 +319,36 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				// Re-signed responses are committed in groups, each one
+				// write to the store, without holding up the worker.
+				var group []signed
+				flush := func() {
+					if len(group) == 0 {
+						return
+					}
+					g := group
+					group = nil
+					commits.Add(1)
+					landing.Add(int64(len(g)))
+					go func() {
+						defer commits.Done()
+						defer landing.Add(-int64(len(g)))
+						s.commit(ctx, g, done)
+					}()
+				}
 				for r := range work {
-					acts, commit, err := s.handle(ctx, r, now)
-					if commit == nil || err != nil {
+					acts, sg, err := s.handle(ctx, r, now)
+					if sg == nil || err != nil {
 						done(r, acts, err)
 						continue
 					}
-					commits.Add(1)
-					landing.Add(1)
-					go func() {
-						defer commits.Done()
-						defer landing.Add(-1)
-						a, err := commit()
-						done(r, append(acts, a...), err)
-					}()
+					sg.acts = acts
+					group = append(group, *sg)
+					if len(group) == refreshGroup {
+						flush()
+					}
 				}
+				flush()
 			}()
 		}
 	feed:
@@ -376,10 +403,49 @@ func (s *Sweeper) Run(ctx context.Context, interval time.Duration) error {
 
 var errRaced = errors.New("recovery: record changed under the sweep")
 
+// refreshGroup is how many re-signed responses a worker commits at once,
+// in one write to the store: large enough that a commit carries many, so
+// that its fixed cost (two fdatasyncs, the meta page, the upper B+tree
+// pages) is shared, small enough that commits start while the workers are
+// still signing.
+const refreshGroup = 64
+
+// signed is a re-signed response waiting to be committed, with what was
+// already done to its record.
+type signed struct {
+	r    *ocspstate.Record
+	resp *ocspstate.Response
+	acts []Action
+}
+
+// commit stores a group of re-signed responses, each a compare-and-swap
+// on the response it replaces, and reports each record's outcome to done.
+func (s *Sweeper) commit(ctx context.Context, group []signed, done func(*ocspstate.Record, []Action, error)) {
+	refs := make([]ocspstate.Refresh, len(group))
+	for i, g := range group {
+		refs[i] = ocspstate.Refresh{Issuer: g.r.Issuer, Serial: g.r.Serial, Prev: g.r.OCSP.ResponseDER, Response: g.resp}
+	}
+	errs := ocspstate.RefreshResponses(ctx, s.cfg.Store, refs)
+	for i, g := range group {
+		err := errs[i]
+		switch {
+		case errors.Is(err, ocspstate.ErrResponseChanged):
+			// Someone refreshed or revoked it meanwhile: theirs stands.
+			done(g.r, append(g.acts, ActionSkipped), nil)
+		case err != nil:
+			done(g.r, g.acts, err)
+		default:
+			// Crash here: the refreshed response is durable; the record
+			// is no longer due.
+			done(g.r, append(g.acts, ActionRefreshed), s.fault(ctx, AfterSweepCommit, g.r.Serial))
+		}
+	}
+}
+
 // handle does what r needs at now and says what it did. A re-signed
-// response still has to be committed: handle returns that as commit, for
-// the caller to run without holding a worker.
-func (s *Sweeper) handle(ctx context.Context, r *ocspstate.Record, now time.Time) ([]Action, func() ([]Action, error), error) {
+// response still has to be committed: handle returns it, for the caller
+// to commit with others without holding a worker.
+func (s *Sweeper) handle(ctx context.Context, r *ocspstate.Record, now time.Time) ([]Action, *signed, error) {
 	var acts []Action
 	if r.State.InFlight() && (r.Lease.Owner == "" || !now.Before(r.Lease.Expires)) {
 		a, err := s.resume(ctx, r, now)
@@ -395,12 +461,12 @@ func (s *Sweeper) handle(ctx context.Context, r *ocspstate.Record, now time.Time
 		}
 	}
 	if r.OCSP.Enabled {
-		a, commit, err := s.refresh(ctx, r, now)
+		a, sg, err := s.refresh(ctx, r, now)
 		if a != "" {
 			acts = append(acts, a)
 		}
-		if err != nil || commit != nil {
-			return acts, commit, err
+		if err != nil || sg != nil {
+			return acts, sg, err
 		}
 	}
 	if len(acts) == 0 {
@@ -477,9 +543,9 @@ func (s *Sweeper) resume(ctx context.Context, r *ocspstate.Record, now time.Time
 }
 
 // refresh re-signs r's response if it is missing, invalid or due, and
-// retires r if its OCSP service has ended. A new response is returned with
-// the commit that stores it.
-func (s *Sweeper) refresh(ctx context.Context, r *ocspstate.Record, now time.Time) (Action, func() ([]Action, error), error) {
+// retires r if its OCSP service has ended. A new response is returned for
+// the caller to commit.
+func (s *Sweeper) refresh(ctx context.Context, r *ocspstate.Record, now time.Time) (Action, *signed, error) {
 	if !now.Before(s.cfg.Due.ServiceEnd(r)) {
 		// Past NotAfter plus the margin: no more responses. Touching the
 		// record recomputes its due time, which takes it off the index.
@@ -511,25 +577,7 @@ func (s *Sweeper) refresh(ctx context.Context, r *ocspstate.Record, now time.Tim
 	if err := s.fault(ctx, AfterSweepSign, r.Serial); err != nil {
 		return "", nil, err
 	}
-	return "", func() ([]Action, error) {
-		_, err := s.cfg.Store.Update(ctx, r.Issuer, r.Serial, func(c *ocspstate.Record) error {
-			// Someone refreshed or revoked it meanwhile: theirs stands.
-			if !bytes.Equal(c.OCSP.ResponseDER, r.OCSP.ResponseDER) || c.OCSP.Status != r.OCSP.Status {
-				return errRaced
-			}
-			c.SetResponse(resp)
-			return nil
-		})
-		if errors.Is(err, errRaced) {
-			return []Action{ActionSkipped}, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		// Crash here: the refreshed response is durable; the record is
-		// no longer due.
-		return []Action{ActionRefreshed}, s.fault(ctx, AfterSweepCommit, r.Serial)
-	}, nil
+	return "", &signed{r: r, resp: resp}, nil
 }
 
 func (s *Sweeper) fault(ctx context.Context, p issuance.FaultPoint, serial *big.Int) error {

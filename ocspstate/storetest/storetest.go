@@ -1208,4 +1208,3 @@ func testConcurrentRefreshes(t *testing.T, e *env) {
 	require.NoError(t, err)
 	require.Equal(t, r.Version+1, after.Version)
 }
-
