@@ -577,6 +577,35 @@ func (s *BoltStore) Response(ctx context.Context, issuer IssuerID, serial *big.I
 	return out, s.mapErr(err)
 }
 
+// CachedResponse returns the response stored for (issuer, serial) from
+// the response cache ([Options.CacheResponses]) without copying it,
+// together with the [Memo] attached to those bytes (the zero Memo if
+// none). ok is false when the store keeps no cache, or holds no response
+// for (issuer, serial): [BoltStore.Response] then says which, and why.
+//
+// der is shared by every caller: it must not be modified. It stays valid,
+// and unchanged, after the response is replaced.
+func (s *BoltStore) CachedResponse(issuer IssuerID, serial *big.Int) (der []byte, memo Memo, ok bool) {
+	if s.cache == nil || CheckSerial(serial) != nil {
+		return nil, Memo{}, false
+	}
+	var buf [keyBufSize]byte
+	return s.cache.view(appendKey(buf[:0], issuer, serial))
+}
+
+// SetMemo attaches memo to the response stored for (issuer, serial), if
+// that is still der, the very slice [BoltStore.CachedResponse] returned,
+// and reports whether it did. It does not when the response has been
+// replaced meanwhile (the new one starts with the zero Memo), or moved in
+// memory; the caller may try again after its next lookup.
+func (s *BoltStore) SetMemo(issuer IssuerID, serial *big.Int, der []byte, memo Memo) bool {
+	if s.cache == nil || CheckSerial(serial) != nil {
+		return false
+	}
+	var buf [keyBufSize]byte
+	return s.cache.setMemo(appendKey(buf[:0], issuer, serial), der, memo)
+}
+
 // Counts implements [Store.Counts].
 func (s *BoltStore) Counts(ctx context.Context) (map[State]int, error) {
 	if err := s.readable(ctx); err != nil {

@@ -27,8 +27,22 @@ type responseCache struct {
 // fixed width, so that keys are comparable values without pointers.
 type cacheKey [len(IssuerID{}) + MaxSerialOctets]byte
 
-// span locates a response in its shard's chunks.
-type span struct{ chunk, off, n uint32 }
+// span locates a response in its shard's chunks, with the memo a reader
+// attached to it.
+type span struct {
+	chunk, off, n uint32
+	memo          Memo
+}
+
+// Memo is a fixed-size value that a reader of the response cache attaches
+// to one stored response with [BoltStore.SetMemo], and gets back with it
+// from [BoltStore.CachedResponse], in the same lookup: an OCSP responder
+// keeps there the verdict of validating those bytes, so that serving them
+// again costs one lookup. The store neither reads nor checks it; a
+// response that replaces another starts with the zero Memo. It lives in
+// memory only, and holds no pointers (a million of them cost the garbage
+// collector nothing).
+type Memo [48]byte
 
 // cacheChunk is the size of the byte chunks responses are copied into.
 const cacheChunk = 32 << 10
@@ -67,18 +81,46 @@ func (c *responseCache) shard(k *cacheKey) *cacheShard { return &c.shards[k[len(
 
 // get returns a copy of the response stored under key.
 func (c *responseCache) get(key []byte) ([]byte, bool) {
+	der, _, ok := c.view(key)
+	return bytes.Clone(der), ok
+}
+
+// view returns the response stored under key without copying it, and its
+// memo. The bytes are never overwritten: chunks are only appended to, and
+// compaction copies into fresh ones.
+func (c *responseCache) view(key []byte) ([]byte, Memo, bool) {
 	k, ok := makeCacheKey(key)
 	if !ok {
-		return nil, false
+		return nil, Memo{}, false
 	}
 	s := c.shard(&k)
 	s.mu.RLock()
-	defer s.mu.RUnlock()
 	sp, ok := s.index[k]
-	if !ok {
-		return nil, false
+	var der []byte
+	if ok {
+		der = s.chunks[sp.chunk][sp.off : sp.off+sp.n : sp.off+sp.n]
 	}
-	return bytes.Clone(s.chunks[sp.chunk][sp.off : sp.off+sp.n]), true
+	s.mu.RUnlock()
+	return der, sp.memo, ok
+}
+
+// setMemo attaches m to key's response if that is still der, the very
+// bytes view returned (not a copy, not equal bytes elsewhere).
+func (c *responseCache) setMemo(key, der []byte, m Memo) bool {
+	k, ok := makeCacheKey(key)
+	if !ok || len(der) == 0 {
+		return false
+	}
+	s := c.shard(&k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp, ok := s.index[k]
+	if !ok || int(sp.n) != len(der) || &s.chunks[sp.chunk][sp.off] != &der[0] {
+		return false // replaced, or moved by a compaction
+	}
+	sp.memo = m
+	s.index[k] = sp
+	return true
 }
 
 // set records resp (copied) as key's response; an empty resp removes it.
@@ -123,7 +165,9 @@ func (s *cacheShard) compact() {
 	old := s.chunks
 	s.chunks, s.used = nil, 0
 	for k, sp := range s.index {
-		s.index[k] = s.append(old[sp.chunk][sp.off : sp.off+sp.n])
+		moved := s.append(old[sp.chunk][sp.off : sp.off+sp.n])
+		moved.memo = sp.memo // the same bytes
+		s.index[k] = moved
 	}
 }
 

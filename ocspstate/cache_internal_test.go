@@ -21,8 +21,36 @@ func TestResponseCacheModel(t *testing.T) {
 		keys[i] = appendKey(nil, issuer, new(big.Int).SetUint64(rng.Uint64()>>uint(rng.IntN(60))+1))
 	}
 	compactions := 0
+	memos := map[string]Memo{} // what each key's response carries
+	type heldView struct {
+		key, der, want []byte
+	}
+	var held []heldView // views handed out earlier: never overwritten
 	for step := range 200_000 {
 		k := keys[rng.IntN(len(keys))]
+		if rng.IntN(4) == 0 {
+			// Attach a memo to what a lookup returned, or fail to once
+			// the response it named has been replaced.
+			der, memo, ok := c.view(k)
+			if ok != (want[string(k)] != nil) || memo != memos[string(k)] {
+				t.Fatalf("step %d, key %x: view found %v with memo %x, want %v with %x", step, k, ok, memo[:4], want[string(k)] != nil, memos[string(k)])
+			}
+			if ok {
+				var m Memo
+				m[0], m[1] = byte(step), byte(step>>8)
+				if !c.setMemo(k, der, m) {
+					t.Fatalf("step %d: setMemo refused the current response", step)
+				}
+				if c.setMemo(k, bytes.Clone(der), Memo{1}) {
+					t.Fatalf("step %d: setMemo took a copy of the bytes", step)
+				}
+				memos[string(k)] = m
+				if len(held) < 500 {
+					held = append(held, heldView{k, der, bytes.Clone(der)})
+				}
+			}
+			continue
+		}
 		var resp []byte
 		if rng.IntN(10) > 0 {
 			resp = make([]byte, 1+rng.IntN(600))
@@ -41,6 +69,7 @@ func TestResponseCacheModel(t *testing.T) {
 		} else {
 			want[string(k)] = resp
 		}
+		delete(memos, string(k)) // a new response starts without one
 		if step%1000 == 0 {
 			for _, k := range keys {
 				got, ok := c.get(k)
@@ -53,6 +82,21 @@ func TestResponseCacheModel(t *testing.T) {
 	}
 	if compactions == 0 {
 		t.Fatal("no shard was ever compacted: the test does not exercise compaction")
+	}
+	stale := 0
+	for _, h := range held {
+		if !bytes.Equal(h.der, h.want) {
+			t.Fatalf("key %x: a view handed out earlier changed", h.key)
+		}
+		if cur, _, _ := c.view(h.key); len(cur) == 0 || &cur[0] != &h.der[0] {
+			stale++
+			if c.setMemo(h.key, h.der, Memo{2}) {
+				t.Fatalf("key %x: setMemo took a replaced response", h.key)
+			}
+		}
+	}
+	if stale == 0 {
+		t.Fatal("no held view was ever replaced: the test does not exercise stale memos")
 	}
 	for i := range c.shards {
 		s := &c.shards[i]
