@@ -2,6 +2,7 @@ package responder
 
 import (
 	"crypto"
+	"encoding/binary"
 	"math"
 	"math/big"
 	"sync"
@@ -82,6 +83,47 @@ func (v *verdict) fresh(now time.Time, skew time.Duration) (ocspstate.Problem, s
 		Delegated:      v.delegated,
 	}
 	return info.Fresh(now, skew)
+}
+
+// memoFormat marks a memo the Handler wrote (see [MemoSource]); the zero
+// memo, and any other, is no verdict.
+const memoFormat = 0xa1
+
+// memo encodes the verdict, with the SHA-256 of the bytes it is about, for
+// a MemoSource. The issuer and serial are not kept: the memo belongs to
+// the response stored for them.
+func (v *verdict) memo(sum *[32]byte) ocspstate.Memo {
+	var m ocspstate.Memo
+	m[0], m[1], m[2] = memoFormat, v.hash, byte(v.status)
+	if v.delegated {
+		m[3] = 1
+	}
+	binary.BigEndian.PutUint32(m[4:], v.thisUpdate)
+	binary.BigEndian.PutUint32(m[8:], v.nextUpdate)
+	binary.BigEndian.PutUint32(m[12:], v.signerNotAfter)
+	copy(m[16:], sum[:])
+	return m
+}
+
+// readMemo decodes a memo written by memo for the response of the issuer
+// at idx and the serial whose key is sk, and the SHA-256 into sum; ok is
+// false if m holds no verdict.
+func readMemo(m *ocspstate.Memo, sum *[32]byte, idx uint16, sk serialKey) (v verdict, ok bool) {
+	if m[0] != memoFormat {
+		return verdict{}, false
+	}
+	v = verdict{
+		serial:         sk,
+		issuer:         idx,
+		hash:           m[1],
+		status:         ocspstate.Status(m[2]),
+		delegated:      m[3] == 1,
+		thisUpdate:     binary.BigEndian.Uint32(m[4:]),
+		nextUpdate:     binary.BigEndian.Uint32(m[8:]),
+		signerNotAfter: binary.BigEndian.Uint32(m[12:]),
+	}
+	copy(sum[:], m[16:])
+	return v, true
 }
 
 const cacheShards = 64

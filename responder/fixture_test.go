@@ -64,7 +64,9 @@ func newFixture(t testing.TB) *fixture {
 	require.NoError(t, err)
 	f.signerB, err = ocspstate.NewResponseSigner(ocspstate.SignerConfig{Issuer: f.caB.Intermediate, Responder: f.caB.Responder, Key: f.caB.ResponderKey})
 	require.NoError(t, err)
-	f.store, err = ocspstate.Open(filepath.Join(t.TempDir(), "ocsp.db"), ocspstate.Options{Issuers: []*x509.Certificate{f.caA.Intermediate, f.caB.Intermediate}})
+	// The cache, as `precert serve` opens it: the Handler keeps its
+	// verdicts beside the responses (MemoSource).
+	f.store, err = ocspstate.Open(filepath.Join(t.TempDir(), "ocsp.db"), ocspstate.Options{Issuers: []*x509.Certificate{f.caA.Intermediate, f.caB.Intermediate}, CacheResponses: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { f.store.Close() })
 

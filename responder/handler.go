@@ -33,6 +33,30 @@ type Source interface {
 	Response(ctx context.Context, issuer ocspstate.IssuerID, serial *big.Int) ([]byte, error)
 }
 
+// MemoSource is a [Source] that keeps a [ocspstate.Memo] beside each
+// response, in the same lookup. The Handler keeps there the verdict of
+// validating those bytes, so that serving a response costs one lookup
+// rather than a lookup, a hash and a validation cache lookup.
+// [*ocspstate.BoltStore] opened with [ocspstate.Options.CacheResponses]
+// implements it.
+//
+// The Handler trusts a memo it finds as much as its own validation cache:
+// nothing but a Handler may call SetMemo.
+type MemoSource interface {
+	Source
+	// CachedResponse returns the response for (issuer, serial) without
+	// copying it, and the memo attached to those bytes (zero if none),
+	// or ok false, in which case the Handler calls Response. The bytes
+	// must never change.
+	CachedResponse(issuer ocspstate.IssuerID, serial *big.Int) (der []byte, memo ocspstate.Memo, ok bool)
+	// SetMemo attaches memo to the response for (issuer, serial) if that
+	// is still der, the very slice CachedResponse returned; a response
+	// that replaces it must start with the zero memo.
+	SetMemo(issuer ocspstate.IssuerID, serial *big.Int, der []byte, memo ocspstate.Memo) bool
+}
+
+var _ MemoSource = (*ocspstate.BoltStore)(nil)
+
 // Defaults for the zero values of [Options].
 const (
 	// DefaultMaxAge caps Cache-Control max-age when [Options.MaxAge] is
@@ -98,6 +122,7 @@ type Options struct {
 // concurrent use.
 type Handler struct {
 	src       Source
+	memo      MemoSource // src, if it is one
 	validator *ocspstate.Validator
 	issuers   []ocspstate.IssuerID // indexed by the values of byHashes
 	byHashes  map[hashesKey]uint16
@@ -108,6 +133,7 @@ type Handler struct {
 	limiter   *logLimiter
 	metrics   *metrics
 	cache     *validationCache
+	headers   *headerCache
 }
 
 // hashesKey is a CertID's issuer part: hash algorithm, name hash, key hash
@@ -157,6 +183,8 @@ func New(src Source, opts Options) (*Handler, error) {
 	if h.now == nil {
 		h.now = time.Now
 	}
+	h.memo, _ = src.(MemoSource)
+	h.headers = newHeaderCache(h.maxAge)
 	if h.log == nil {
 		h.log = discardLogger()
 	}
@@ -342,7 +370,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	id := h.issuers[idx]
 
-	der, err := h.src.Response(r.Context(), id, req.serial)
+	var der []byte
+	var memo ocspstate.Memo
+	cached := false
+	if h.memo != nil {
+		der, memo, cached = h.memo.CachedResponse(id, req.serial)
+	}
+	if !cached {
+		der, err = h.src.Response(r.Context(), id, req.serial)
+	}
 	if err != nil {
 		switch {
 		case errors.Is(err, ocspstate.ErrNotFound):
@@ -360,8 +396,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	now := h.now()
-	sum := sha256.Sum256(der)
-	v, problem, detail := h.validate(der, &sum, idx, req.serial, sk, now)
+	var sum [32]byte
+	v, ok := readMemo(&memo, &sum, idx, sk)
+	var problem ocspstate.Problem
+	var detail string
+	if ok {
+		h.metrics.cache(true)
+	} else {
+		sum = sha256.Sum256(der)
+		// A MemoSource keeps the verdict itself: the validation cache
+		// would only hold a second copy.
+		v, problem, detail = h.verdictFor(der, &sum, idx, req.serial, sk, !cached)
+		if problem == 0 && cached {
+			h.memo.SetMemo(id, req.serial, der, v.memo(&sum))
+		}
+	}
+	if problem == 0 {
+		problem, detail = v.fresh(now, h.skew)
+	}
 	if problem != 0 {
 		if ok, n := h.limiter.allow(string(sum[:])+problem.String(), now); ok {
 			h.log.Error("responder: refusing to serve a stored OCSP response that fails validation; answering internalError",
@@ -376,7 +428,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	etag := setSuccessHeaders(w.Header(), &sum, v, h.maxAge, now)
+	etag := h.headers.set(w.Header(), &sum, v, now)
 	if r.Method != http.MethodPost && etagMatches(r.Header.Values("If-None-Match"), etag) {
 		w.WriteHeader(http.StatusNotModified)
 		h.metrics.count(outNotModified, 0)
@@ -397,28 +449,40 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // validate returns the verdict on der for the request's issuer and serial
 // at now, or the problem that forbids serving it.
 func (h *Handler) validate(der []byte, sum *[32]byte, idx uint16, serial *big.Int, sk serialKey, now time.Time) (verdict, ocspstate.Problem, string) {
-	v, hit := h.cache.get(sum)
-	if hit && v.issuer == idx && v.serial == sk {
-		h.metrics.cache(true)
-	} else {
-		// A miss, or bytes cached for another issuer or serial: validate
-		// in full, which names the problem precisely.
-		h.metrics.cache(false)
-		info, err := h.validator.Validate(der, h.issuers[idx], ocspstate.Expect{Serial: serial})
-		if err != nil {
-			p := ocspstate.ProblemOf(err)
-			if p == 0 {
-				p = ocspstate.ProblemMalformed
-			}
-			return verdict{}, p, err.Error()
-		}
-		// Validate checked that the response is about serial, whose key
-		// is sk.
-		v = newVerdict(info, idx, sk)
-		h.cache.put(sum, v)
+	v, p, detail := h.verdictFor(der, sum, idx, serial, sk, true)
+	if p == 0 {
+		p, detail = v.fresh(now, h.skew)
 	}
-	if p, detail := v.fresh(now, h.skew); p != 0 {
+	if p != 0 {
 		return verdict{}, p, detail
+	}
+	return v, 0, ""
+}
+
+// verdictFor returns the verdict on der, whose SHA-256 is sum, for the
+// issuer at idx and serial, from the validation cache or by validating it
+// in full (remembering the verdict if remember), or the problem that
+// forbids serving it whatever the time.
+func (h *Handler) verdictFor(der []byte, sum *[32]byte, idx uint16, serial *big.Int, sk serialKey, remember bool) (verdict, ocspstate.Problem, string) {
+	if v, hit := h.cache.get(sum); hit && v.issuer == idx && v.serial == sk {
+		h.metrics.cache(true)
+		return v, 0, ""
+	}
+	// A miss, or bytes cached for another issuer or serial: validate in
+	// full, which names the problem precisely.
+	h.metrics.cache(false)
+	info, err := h.validator.Validate(der, h.issuers[idx], ocspstate.Expect{Serial: serial})
+	if err != nil {
+		p := ocspstate.ProblemOf(err)
+		if p == 0 {
+			p = ocspstate.ProblemMalformed
+		}
+		return verdict{}, p, err.Error()
+	}
+	// Validate checked that the response is about serial, whose key is sk.
+	v := newVerdict(info, idx, sk)
+	if remember {
+		h.cache.put(sum, v)
 	}
 	return v, 0, ""
 }
@@ -432,41 +496,6 @@ func (h *Handler) fail(w http.ResponseWriter, code int, body string, o outcome, 
 	w.WriteHeader(code)
 	io.WriteString(w, body)
 	h.metrics.count(o, p)
-}
-
-// setSuccessHeaders sets the caching headers of a successful response
-// (also sent with 304) and returns the ETag. All values share one string,
-// and the four header slices one array: this is the hot path.
-//
-// Cache-Control's max-age is the time left until nextUpdate, floored to
-// the second, capped by maxAge.
-func setSuccessHeaders(hdr http.Header, sum *[32]byte, v verdict, maxAge time.Duration, now time.Time) (etag string) {
-	n := min(time.Unix(int64(v.nextUpdate), 0).Sub(now), maxAge) / time.Second
-	if n < 0 {
-		n = 0
-	}
-	var buf [256]byte
-	b := append(buf[:0], "max-age="...)
-	b = strconv.AppendInt(b, int64(n), 10)
-	b = append(b, ", public, no-transform, must-revalidate"...)
-	ccEnd := len(b)
-	b = time.Unix(int64(v.thisUpdate), 0).UTC().AppendFormat(b, http.TimeFormat)
-	lmEnd := len(b)
-	b = time.Unix(int64(v.nextUpdate), 0).UTC().AppendFormat(b, http.TimeFormat)
-	exEnd := len(b)
-	b = append(b, '"')
-	b = hex.AppendEncode(b, sum[:])
-	b = append(b, '"')
-	s := string(b)
-	vals := make([]string, 4)
-	vals[0], vals[1], vals[2], vals[3] = s[:ccEnd], s[ccEnd:lmEnd], s[lmEnd:exEnd], s[exEnd:]
-	// Canonical keys; each slice's capacity is 1, so that an Add by a
-	// wrapper reallocates rather than overwrites its neighbour.
-	hdr["Cache-Control"] = vals[0:1:1]
-	hdr["Last-Modified"] = vals[1:2:2]
-	hdr["Expires"] = vals[2:3:3]
-	hdr["Etag"] = vals[3:4:4]
-	return vals[3]
 }
 
 // etagMatches applies If-None-Match's weak comparison (RFC 9110 §13.1.2)

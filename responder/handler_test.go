@@ -38,9 +38,11 @@ var (
 
 // fakeSource is an in-memory Source with error injection.
 type fakeSource struct {
-	mu  sync.Mutex
-	m   map[ocspstate.Key][]byte
-	err error
+	mu       sync.Mutex
+	m        map[ocspstate.Key][]byte
+	err      error
+	memos    map[ocspstate.Key]ocspstate.Memo // for memoFake
+	setMemos int
 }
 
 func (s *fakeSource) Response(ctx context.Context, issuer ocspstate.IssuerID, serial *big.Int) ([]byte, error) {
@@ -59,7 +61,46 @@ func (s *fakeSource) Response(ctx context.Context, issuer ocspstate.IssuerID, se
 func (s *fakeSource) put(issuer *x509.Certificate, serial *big.Int, der []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.m[ocspstate.NewKey(ocspstate.IssuerIDOf(issuer), serial)] = der
+	k := ocspstate.NewKey(ocspstate.IssuerIDOf(issuer), serial)
+	s.m[k] = der
+	delete(s.memos, k) // new bytes start without a memo
+}
+
+// memoFake is a fakeSource that is also a MemoSource, keeping memos the
+// way ocspstate's response cache does: bound to the very bytes.
+type memoFake struct{ *fakeSource }
+
+func (s memoFake) CachedResponse(issuer ocspstate.IssuerID, serial *big.Int) ([]byte, ocspstate.Memo, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := ocspstate.NewKey(issuer, serial)
+	der, ok := s.m[k]
+	if s.err != nil || !ok || len(der) == 0 {
+		return nil, ocspstate.Memo{}, false // Response says why
+	}
+	return der, s.memos[k], true
+}
+
+func (s memoFake) SetMemo(issuer ocspstate.IssuerID, serial *big.Int, der []byte, memo ocspstate.Memo) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := ocspstate.NewKey(issuer, serial)
+	if cur := s.m[k]; len(cur) == 0 || len(der) == 0 || &cur[0] != &der[0] {
+		return false
+	}
+	if s.memos == nil {
+		s.memos = map[ocspstate.Key]ocspstate.Memo{}
+	}
+	s.memos[k] = memo
+	s.setMemos++
+	return true
+}
+
+// memosSet counts SetMemo calls that took.
+func (s *fakeSource) memosSet() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.setMemos
 }
 
 // unitEnv is a Handler over a fakeSource, with a settable clock, a
@@ -78,6 +119,12 @@ type unitEnv struct {
 
 func newUnitEnv(t testing.TB, opts Options) *unitEnv {
 	t.Helper()
+	return newUnitEnvMemo(t, opts, false)
+}
+
+// newUnitEnvMemo is newUnitEnv, over a MemoSource if memo.
+func newUnitEnvMemo(t testing.TB, opts Options, memo bool) *unitEnv {
+	t.Helper()
 	e := &unitEnv{ca: testpki.Shared(t, testpki.ECDSAP256), src: &fakeSource{m: map[ocspstate.Key][]byte{}},
 		reg: prometheus.NewRegistry(), logs: &testio.Buffer{}, now: time.Now()}
 	var err error
@@ -89,7 +136,11 @@ func newUnitEnv(t testing.TB, opts Options) *unitEnv {
 	opts.Now = e.clock
 	opts.Registerer = e.reg
 	opts.Logger = slog.New(slog.NewTextHandler(e.logs, nil))
-	e.h, err = New(e.src, opts)
+	var src Source = e.src
+	if memo {
+		src = memoFake{e.src}
+	}
+	e.h, err = New(src, opts)
 	require.NoError(t, err)
 	return e
 }
@@ -625,20 +676,29 @@ func TestRefusesInvalidStoredResponses(t *testing.T) {
 			return resp.DER
 		}, 0, ocspstate.ProblemSigner},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newUnitEnv(t, Options{})
-			serial := testpki.RandomSerial()
-			e.src.put(e.ca.Intermediate, serial, tc.stored(t, e, serial))
-			e.advance(tc.advance)
-			for range 3 {
-				requireError(t, e.do(post(e.request(t, serial, crypto.SHA1), "application/ocsp-request")), http.StatusInternalServerError, InternalErrorDER)
-			}
-			require.Equal(t, 3.0, e.count(t, "internalError", "invalid-"+tc.problem.String()))
-			logs := e.logs.String()
-			require.Equal(t, 1, strings.Count(logs, "level=ERROR"), "logs are rate limited:\n%s", logs)
-			require.Contains(t, logs, "problem="+tc.problem.String())
-			require.Contains(t, logs, "serial="+ocspstate.SerialHex(serial))
-		})
+		for _, memo := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/memo=%v", tc.name, memo), func(t *testing.T) {
+				e := newUnitEnvMemo(t, Options{}, memo)
+				serial := testpki.RandomSerial()
+				e.src.put(e.ca.Intermediate, serial, tc.stored(t, e, serial))
+				e.advance(tc.advance)
+				for range 3 {
+					requireError(t, e.do(post(e.request(t, serial, crypto.SHA1), "application/ocsp-request")), http.StatusInternalServerError, InternalErrorDER)
+				}
+				require.Equal(t, 3.0, e.count(t, "internalError", "invalid-"+tc.problem.String()))
+				logs := e.logs.String()
+				require.Equal(t, 1, strings.Count(logs, "level=ERROR"), "logs are rate limited:\n%s", logs)
+				require.Contains(t, logs, "problem="+tc.problem.String())
+				require.Contains(t, logs, "serial="+ocspstate.SerialHex(serial))
+				if memo && tc.advance == 0 && tc.problem != ocspstate.ProblemSigner {
+					// Bytes that fail validation never get a memo. (A
+					// response refused only for the time keeps the memo
+					// of its validation; the clock is checked on every
+					// request.)
+					require.Zero(t, e.src.memosSet())
+				}
+			})
+		}
 	}
 }
 
@@ -647,7 +707,14 @@ func TestRefusesInvalidStoredResponses(t *testing.T) {
 // served for another, even though their signature is already known good.
 func TestCachedVerdictBoundToSerialAndIssuer(t *testing.T) {
 	other := testpki.MustNew(t, testpki.ECDSAP256)
-	e := newUnitEnv(t, Options{Issuers: []*x509.Certificate{testpki.Shared(t, testpki.ECDSAP256).Intermediate, other.Intermediate}})
+	for _, memo := range []bool{false, true} {
+		t.Run(fmt.Sprintf("memo=%v", memo), func(t *testing.T) {
+			testCachedVerdictBound(t, other, newUnitEnvMemo(t, Options{Issuers: []*x509.Certificate{testpki.Shared(t, testpki.ECDSAP256).Intermediate, other.Intermediate}}, memo))
+		})
+	}
+}
+
+func testCachedVerdictBound(t *testing.T, other *testpki.CA, e *unitEnv) {
 	serial, otherSerial := testpki.RandomSerial(), testpki.RandomSerial()
 	der := e.add(t, serial, ocspstate.Good)
 	w := e.do(post(e.request(t, serial, crypto.SHA1), "application/ocsp-request"))
@@ -663,6 +730,45 @@ func TestCachedVerdictBoundToSerialAndIssuer(t *testing.T) {
 	requireError(t, e.do(post(ocspRequest(t, serialCert(serial), other.Intermediate, crypto.SHA1), "application/ocsp-request")), http.StatusInternalServerError, InternalErrorDER)
 	require.Equal(t, 1.0, e.count(t, "internalError", "invalid-cert-id"))
 	require.Zero(t, counterValue(t, e.reg, "precert_responder_validation_cache_total", map[string]string{"result": "hit"}))
+}
+
+// TestMemoSource: over a MemoSource, the verdict is kept beside the
+// response: validated once, then served from one lookup, with the same
+// bytes and headers as over a plain Source; a replaced response is
+// validated afresh, and the clock is still checked on every request.
+func TestMemoSource(t *testing.T) {
+	plain, memo := newUnitEnv(t, Options{}), newUnitEnvMemo(t, Options{}, true)
+	serial := testpki.RandomSerial()
+	der := memo.add(t, serial, ocspstate.Good)
+	plain.src.put(plain.ca.Intermediate, serial, der)
+	req := func(e *unitEnv) *httptest.ResponseRecorder {
+		return e.do(getPath(t, "/"+b64Escaped(e.request(t, serial, crypto.SHA1))))
+	}
+	want := req(plain)
+	require.Equal(t, http.StatusOK, want.Code)
+	for i := range 3 {
+		w := req(memo)
+		require.Equal(t, http.StatusOK, w.Code)
+		require.Equal(t, der, w.Body.Bytes())
+		require.Equal(t, want.Header(), w.Header(), "request %d: the same headers as over a plain Source", i)
+	}
+	require.Equal(t, 1, memo.src.memosSet(), "validated once")
+	require.Equal(t, 2.0, counterValue(t, memo.reg, "precert_responder_validation_cache_total", map[string]string{"result": "hit"}))
+	require.Zero(t, memo.h.cache.len(), "no second copy of the verdict")
+
+	// Revoked: new bytes, a new validation.
+	revoked := memo.add(t, serial, ocspstate.Revoked)
+	w := req(memo)
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Equal(t, revoked, w.Body.Bytes())
+	require.Equal(t, 2, memo.src.memosSet())
+	require.Equal(t, 1.0, memo.count(t, "successful", "revoked"))
+
+	// Fresh when validated, stale now: refused despite the memo.
+	memo.advance(96 * time.Hour)
+	requireError(t, req(memo), http.StatusInternalServerError, InternalErrorDER)
+	require.Equal(t, 1.0, memo.count(t, "internalError", "invalid-expired"))
+	require.Equal(t, 2, memo.src.memosSet())
 }
 
 // TestFreshnessCheckedOnCacheHits: a response validated and cached while

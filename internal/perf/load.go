@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -44,6 +45,9 @@ type LoadResult struct {
 	Elapsed  time.Duration `json:"elapsed_ns"`
 	P50      time.Duration `json:"p50_ns"`
 	P99      time.Duration `json:"p99_ns"`
+	// ClientCPU is the load generator's CPU time (user and system), when
+	// it ran in a process of its own (LoadProcess).
+	ClientCPU time.Duration `json:"client_cpu_ns"`
 }
 
 // PerSecond is the request rate.
@@ -61,6 +65,7 @@ func (r *LoadResult) Add(o LoadResult) {
 	}
 	r.Requests += o.Requests
 	r.Elapsed += o.Elapsed
+	r.ClientCPU += o.ClientCPU
 }
 
 // envLoad carries a LoadSpec to a child process started by LoadProcess.
@@ -113,6 +118,7 @@ func LoadProcess(s LoadSpec) (LoadResult, error) {
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		return LoadResult{}, fmt.Errorf("load generator process printed %q: %v", stdout.Bytes(), err)
 	}
+	res.ClientCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	return res, nil
 }
 
@@ -235,4 +241,13 @@ func OCSPRequest(nameHash, keyHash []byte, serial *big.Int) []byte {
 		})
 	})
 	return b.BytesOrPanic()
+}
+
+// ProcessCPU returns this process's CPU time so far, user and system.
+func ProcessCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
