@@ -56,9 +56,10 @@ type Options struct {
 	// CacheResponses keeps every stored response in memory, so that
 	// Response — an OCSP responder's every request — is a map lookup
 	// rather than a B+tree walk through a file much larger than the
-	// responses. It costs about 100 bytes plus the response per record
-	// (about 450 MB per million P-256 responses) and a scan of the
-	// records at Open (a few seconds per million). Every commit that
+	// responses. It costs about 150 bytes plus the response per record
+	// (about 500 MB per million P-256 responses; each entry also holds a
+	// [Memo], see [BoltStore.CachedResponse]) and a scan of the records
+	// at Open (a few seconds per million). Every commit that
 	// changes a response updates the cache once durable, before the
 	// writer returns, and no other process writes the file while this one
 	// holds it, so the cache is never behind the file.

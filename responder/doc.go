@@ -58,11 +58,13 @@
 //
 // Validation uses [ocspstate.Validator]: structure, CertID, serial,
 // signer (the issuer or a delegated responder it certified), signature,
-// validity interval, freshness. Its result is cached per handler by the
-// SHA-256 of the bytes ([Options.ValidationCacheSize]), so the hot path is
-// a store lookup, a hash and a map lookup; the clock is checked on every
-// request, so a cached response still stops being served at its
-// nextUpdate.
+// validity interval, freshness. Its result is kept, so that the hot path
+// is a lookup: over a [MemoSource] (an [ocspstate.BoltStore] opened with
+// CacheResponses, as `precert serve` opens it) beside the response itself,
+// in the same lookup; over any other Source in a per-handler cache keyed
+// by the SHA-256 of the bytes ([Options.ValidationCacheSize]). A replaced
+// response is validated afresh. The clock is checked on every request, so
+// a validated response still stops being served at its nextUpdate.
 //
 // # Mounting
 //

@@ -109,7 +109,9 @@ type Options struct {
 	// bytes per entry); negative disables the cache (ocspstate's smaller
 	// process-wide cache of verified signatures still applies). Size it
 	// to the number of responses in service: a miss costs a signature
-	// verification (about 75 µs for P-256 here).
+	// verification (about 75 µs for P-256 here). Over a [MemoSource] the
+	// verdicts live beside the responses instead, and this cache stays
+	// empty.
 	ValidationCacheSize int
 	// Skew is how far in the future a stored response's thisUpdate may
 	// be. Zero means DefaultSkew (five minutes); negative means none.
@@ -283,9 +285,10 @@ func New(src Source, opts Options) (*Handler, error) {
 // good or revoked, a CertID naming the issuer chosen, the request's serial,
 // signed by the issuer or a delegated responder it certified, a validity
 // interval within BR §4.9.9's bounds, thisUpdate no later than now plus
-// [Options.Skew], nextUpdate still ahead. Validation results are cached by
-// the SHA-256 of the bytes ([Options.ValidationCacheSize]); the clock is
-// checked on every request. Then the handler sets:
+// [Options.Skew], nextUpdate still ahead. Validation results are kept
+// beside the response by a [MemoSource], or else cached by the SHA-256 of
+// the bytes ([Options.ValidationCacheSize]); the clock is checked on every
+// request. Then the handler sets:
 //
 //   - Content-Type: application/ocsp-response (RFC 6960 Appendix A.2).
 //   - Content-Length: the body's size, so caches and clients can detect a
