@@ -404,10 +404,11 @@ func (s *Sweeper) Run(ctx context.Context, interval time.Duration) error {
 var errRaced = errors.New("recovery: record changed under the sweep")
 
 // refreshGroup is how many re-signed responses a worker commits at once,
-// in one write to the store: large enough that a commit carries many, so
-// that its fixed cost (two fdatasyncs, the meta page, the upper B+tree
-// pages) is shared, small enough that commits start while the workers are
-// still signing.
+// in one write to the store, so that a commit carries many and its fixed
+// cost (two fdatasyncs, the meta page, the upper B+tree pages) is shared:
+// committed as they were signed, one at a time, they made commits of about
+// 30 and a sweep half as fast. A worker commits what it holds when its
+// batch ends, while the next batch is being read and signed.
 const refreshGroup = 64
 
 // signed is a re-signed response waiting to be committed, with what was
