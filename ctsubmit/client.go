@@ -13,7 +13,8 @@ import (
 	"time"
 
 	ct "github.com/google/certificate-transparency-go"
-	cttls "github.com/google/certificate-transparency-go/tls"
+
+	"github.com/certpipe/precert/internal/ctenc"
 )
 
 const (
@@ -46,19 +47,22 @@ func (s *Submitter) attempt(ctx context.Context, e *logEntry, pc *precertChain, 
 			}
 			le.Kind, le.Status, le.Body, le.RetryAfter, le.Err = KindTransport, 0, "", 0, err
 		} else {
-			le.Status, le.Body, le.RetryAfter, le.Err = status, excerpt(resp), 0, nil
+			le.Status, le.RetryAfter, le.Err = status, 0, nil
+			if status != http.StatusOK {
+				le.Body = excerpt(resp)
+			}
 			switch {
 			case status == http.StatusOK:
 				sct, err := parseAddChainResponse(resp)
 				if err != nil {
-					le.Kind, le.Err = KindMalformed, err
+					le.Kind, le.Body, le.Err = KindMalformed, excerpt(resp), err
 					return nil, le
 				}
 				if err := s.verify(e, pc, sct); err != nil {
-					le.Kind, le.Err = KindInvalidSCT, err
+					le.Kind, le.Body, le.Err = KindInvalidSCT, excerpt(resp), err
 					return nil, le
 				}
-				raw, err := cttls.Marshal(*sct)
+				raw, err := ctenc.MarshalSCT(sct)
 				if err != nil {
 					le.Kind, le.Err = KindMalformed, fmt.Errorf("re-encoding the SCT: %w", err)
 					return nil, le
@@ -181,8 +185,7 @@ func parseAddChainResponse(body []byte) (*ct.SignedCertificateTimestamp, error) 
 	if len(r.Signature) == 0 {
 		return nil, errors.New("signature is missing")
 	}
-	var ds ct.DigitallySigned
-	rest, err := cttls.Unmarshal(r.Signature, &ds)
+	ds, rest, err := ctenc.ParseDigitallySigned(r.Signature)
 	if err != nil {
 		return nil, fmt.Errorf("signature is not a TLS DigitallySigned: %w", err)
 	}
@@ -204,7 +207,7 @@ func parseAddChainResponse(body []byte) (*ct.SignedCertificateTimestamp, error) 
 
 // verify checks a decoded SCT from e: LogID, signature and timestamp.
 func (s *Submitter) verify(e *logEntry, pc *precertChain, sct *ct.SignedCertificateTimestamp) error {
-	if err := pc.verify(e.id, e.verifier, sct); err != nil {
+	if err := pc.verify(e.id, e.pub, sct); err != nil {
 		return err
 	}
 	return checkTimestamp(sct.Timestamp, pc.notBefore, s.now(), s.maxSkew)

@@ -46,12 +46,13 @@
 // # What is verified
 //
 // An SCT counts only once it is verified: its signature over the
-// precertificate's Merkle tree leaf, with certificate-transparency-go's
-// verifier and the log's key; its LogID, which the signature does not
-// cover, equal to the SHA-256 of the log's key; its timestamp no later
-// than now plus [Config.MaxSkew] and no earlier than the precertificate's
-// NotBefore minus MaxSkew; at most one SCT per log. Submit never returns
-// an SCT that fails any of these. [VerifySCT] runs the same checks but the
+// precertificate's Merkle tree leaf (the digitally-signed struct of
+// §3.2), with the log's key and SHA-256 as §2.1.4 requires (a
+// DigitallySigned naming another hash is refused); its LogID, which the
+// signature does not cover, equal to the SHA-256 of the log's key; its
+// timestamp no later than now plus [Config.MaxSkew] and no earlier than
+// the precertificate's NotBefore minus MaxSkew; at most one SCT per log.
+// Submit never returns an SCT that fails any of these. [VerifySCT] runs the same checks but the
 // timestamp, and [VerifyEmbedded] checks the SCTs embedded in a final
 // certificate.
 //

@@ -65,16 +65,55 @@ func (a allOf) Needed(v Validity) (int, error) {
 }
 
 func (a allOf) Check(v Validity, scts []SCT, now time.Time) error {
+	return a.check(v, scts, now, true)
+}
+
+func (a allOf) check(v Validity, scts []SCT, now time.Time, explain bool) error {
 	if len(a) == 0 {
 		return errors.New("ctsubmit: empty policy")
 	}
 	var errs []error
 	for _, p := range a {
-		if err := p.Check(v, scts, now); err != nil {
+		if err := quickCheck(p, v, scts, now, explain); err != nil {
+			if !explain {
+				return err
+			}
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// errNotMet is what this package's policies return when not asked to
+// explain why they are not met.
+var errNotMet = errors.New("ctsubmit: CT policy not met")
+
+// checker is implemented by this package's policies: check is Check,
+// except that with explain false it may return errNotMet instead of an
+// error saying what is missing, sparing the messages while a Submitter
+// waits for SCTs.
+type checker interface {
+	check(v Validity, scts []SCT, now time.Time, explain bool) error
+}
+
+// quickCheck is p.Check, without the explanation when explain is false
+// and p is one of this package's policies. Its verdict is Check's.
+func quickCheck(p Policy, v Validity, scts []SCT, now time.Time, explain bool) error {
+	if c, ok := p.(checker); ok {
+		return c.check(v, scts, now, explain)
+	}
+	return p.Check(v, scts, now)
+}
+
+// explained turns err, a failure from quickCheck(p, v, scts, now, false),
+// into the error Check returns.
+func explained(err error, p Policy, v Validity, scts []SCT, now time.Time) error {
+	if _, ok := p.(checker); ok {
+		if full := p.Check(v, scts, now); full != nil {
+			return full
+		}
+	}
+	return err
 }
 
 // ChromePolicy is the Chrome Certificate Transparency Policy for embedded
@@ -124,6 +163,10 @@ func (p ChromePolicy) Needed(v Validity) (int, error) {
 
 // Check applies the rules listed on [ChromePolicy].
 func (p ChromePolicy) Check(v Validity, scts []SCT, now time.Time) error {
+	return p.check(v, scts, now, true)
+}
+
+func (p ChromePolicy) check(v Validity, scts []SCT, now time.Time, explain bool) error {
 	need, err := p.Needed(v)
 	if err != nil {
 		return err
@@ -145,6 +188,13 @@ func (p ChromePolicy) Check(v Validity, scts []SCT, now time.Time) error {
 		}
 		return s.Timestamp().Before(s.Log.Retired) && !issued.IsZero() && issued.Before(s.Log.Retired)
 	})
+	rfc6962 := slices.ContainsFunc(counted, func(s SCT) bool { return !s.Log.Tiled })
+	if !explain {
+		if issued.IsZero() || len(counted) < need || distinctOperators(counted) < 2 || !rfc6962 {
+			return errNotMet
+		}
+		return nil
+	}
 	var problems []string
 	if issued.IsZero() {
 		problems = append(problems, "no SCT from a log that is not retired")
@@ -156,7 +206,7 @@ func (p ChromePolicy) Check(v Validity, scts []SCT, now time.Time) error {
 	if ops := operators(counted); len(ops) < 2 {
 		problems = append(problems, fmt.Sprintf("SCTs from %d log operators %q, at least 2 are needed", len(ops), ops))
 	}
-	if !slices.ContainsFunc(counted, func(s SCT) bool { return !s.Log.Tiled }) {
+	if !rfc6962 {
 		problems = append(problems, "no SCT from an RFC 6962 (non-tiled) log")
 	}
 	if len(problems) > 0 {
@@ -225,6 +275,10 @@ func (p ApplePolicy) Needed(v Validity) (int, error) {
 
 // Check applies the rules listed on [ApplePolicy].
 func (p ApplePolicy) Check(v Validity, scts []SCT, now time.Time) error {
+	return p.check(v, scts, now, true)
+}
+
+func (p ApplePolicy) check(v Validity, scts []SCT, now time.Time, explain bool) error {
 	need, perOp, err := p.table(v)
 	if err != nil {
 		return err
@@ -240,15 +294,23 @@ func (p ApplePolicy) Check(v Validity, scts []SCT, now time.Time) error {
 	for _, k := range perOperator {
 		n += min(k, perOp)
 	}
+	approved := slices.ContainsFunc(counted, func(s SCT) bool { return !s.Log.RetiredAt(now) })
+	rfc6962 := slices.ContainsFunc(counted, func(s SCT) bool { return !s.Log.Tiled })
+	if !explain {
+		if !approved || n < need || !rfc6962 {
+			return errNotMet
+		}
+		return nil
+	}
 	var problems []string
-	if !slices.ContainsFunc(counted, func(s SCT) bool { return !s.Log.RetiredAt(now) }) {
+	if !approved {
 		problems = append(problems, "no SCT from a currently approved (not retired) log")
 	}
 	if n < need {
 		problems = append(problems, fmt.Sprintf("%d SCTs count (from %d logs of %d operators, at most %d per operator), a lifetime of %d days needs %d",
 			n, len(counted), len(perOperator), perOp, p.LifetimeDays(v), need))
 	}
-	if !slices.ContainsFunc(counted, func(s SCT) bool { return !s.Log.Tiled }) {
+	if !rfc6962 {
 		problems = append(problems, "no SCT from an RFC 6962 (non-tiled) log")
 	}
 	if len(problems) > 0 {
@@ -273,6 +335,17 @@ func distinctLogs(scts []SCT, keep func(SCT) bool) []SCT {
 		out = append(out, s)
 	}
 	return out
+}
+
+// distinctOperators returns the number of distinct operators of scts.
+func distinctOperators(scts []SCT) int {
+	n := 0
+	for i, s := range scts {
+		if !slices.ContainsFunc(scts[:i], func(t SCT) bool { return t.Log.Operator == s.Log.Operator }) {
+			n++
+		}
+	}
+	return n
 }
 
 // operators returns the distinct operators of scts, sorted.

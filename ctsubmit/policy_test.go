@@ -1,6 +1,7 @@
 package ctsubmit
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -129,6 +130,9 @@ func runPolicyCases(t *testing.T, p Policy, cases []policyCase) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			err := p.Check(tc.v, tc.scts, checkTime)
+			// The quick check a Submitter makes reaches the same verdict.
+			quick := quickCheck(p, tc.v, tc.scts, checkTime, false)
+			require.Equal(t, err == nil, quick == nil, "Check: %v; quick check: %v", err, quick)
 			if tc.wantErr == "" {
 				require.NoError(t, err)
 				return
@@ -204,4 +208,33 @@ func TestDefaultPolicy(t *testing.T) {
 	require.Error(t, AllOf().Check(validity(day), now(a1, b1), checkTime))
 	_, err = AllOf().Needed(validity(day))
 	require.Error(t, err)
+}
+
+// TestQuickCheckAgrees compares the quick check with Check over random
+// sets of SCTs from the table's logs (retired, tiled, shared operators),
+// random issuance times and lifetimes, for every policy; and checks that
+// explained restores Check's error.
+func TestQuickCheckAgrees(t *testing.T) {
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewPCG(uint64(seed), 7))
+	logs := []*Log{a1, a2, a3, b1, c1, d1, e1, r1, r2}
+	lifetimes := []time.Duration{-time.Second, 90 * day, 180 * day, 180*day + time.Second, 200 * day, 398 * day, 399 * day}
+	times := []time.Time{checkTime, retiredAt.Add(-day), retiredAt.Add(time.Second)}
+	policies := map[string]Policy{"chrome": ChromePolicy{}, "apple": ApplePolicy{}, "default": DefaultPolicy(), "empty": AllOf()}
+	for range 3000 {
+		var scts []SCT
+		for range r.IntN(6) {
+			scts = append(scts, sctAt(logs[r.IntN(len(logs))], times[r.IntN(len(times))]))
+		}
+		v := validity(lifetimes[r.IntN(len(lifetimes))])
+		for name, p := range policies {
+			full := p.Check(v, scts, checkTime)
+			quick := quickCheck(p, v, scts, checkTime, false)
+			require.Equal(t, full == nil, quick == nil, "%s: Check: %v; quick check: %v", name, full, quick)
+			if quick != nil {
+				require.Equal(t, full, explained(quick, p, v, scts, checkTime), name)
+			}
+		}
+	}
 }

@@ -2,6 +2,7 @@ package ctsubmit
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -10,13 +11,12 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/certpipe/precert/internal/ctenc"
 	"github.com/certpipe/precert/internal/tbs"
 	ct "github.com/google/certificate-transparency-go"
 	"github.com/google/certificate-transparency-go/ctutil"
-	cttls "github.com/google/certificate-transparency-go/tls"
 	ctx509 "github.com/google/certificate-transparency-go/x509"
 )
 
@@ -122,8 +122,7 @@ func ParseSCTList(extValue []byte) ([][]byte, error) {
 
 // parseSCT decodes a TLS-encoded v1 SCT with nothing after it.
 func parseSCT(raw []byte) (*ct.SignedCertificateTimestamp, error) {
-	var sct ct.SignedCertificateTimestamp
-	rest, err := cttls.Unmarshal(raw, &sct)
+	sct, rest, err := ctenc.ParseSCT(raw)
 	if err != nil {
 		return nil, fmt.Errorf("decoding SCT: %w", err)
 	}
@@ -133,13 +132,14 @@ func parseSCT(raw []byte) (*ct.SignedCertificateTimestamp, error) {
 	if sct.SCTVersion != ct.V1 {
 		return nil, fmt.Errorf("SCT version %d, only v1 (0) exists", sct.SCTVersion)
 	}
-	return &sct, nil
+	return sct, nil
 }
 
 // precertChain is the validity of a submitted precertificate and the
 // Merkle tree leaf its SCTs sign (RFC 6962 §3.2), built once per Submit.
 type precertChain struct {
 	leaf      ct.MerkleTreeLeaf
+	entry     ctenc.Entry // the leaf's entry, as SCT signatures cover it
 	notBefore time.Time
 	notAfter  time.Time
 }
@@ -147,44 +147,64 @@ type precertChain struct {
 // issuers caches parsed issuer certificates by their DER: a CA submits
 // thousands of precertificates under the same few issuers. Parsed
 // certificates are immutable, so sharing them is safe.
-var issuers sync.Map // string(DER) → *x509.Certificate
+var issuers = struct {
+	sync.RWMutex
+	m map[string]*x509.Certificate
+}{m: map[string]*x509.Certificate{}}
 
 func parseIssuer(der []byte) (*x509.Certificate, error) {
-	if c, ok := issuers.Load(string(der)); ok {
-		return c.(*x509.Certificate), nil
+	issuers.RLock()
+	c, ok := issuers.m[string(der)] // no copy of der for a lookup
+	issuers.RUnlock()
+	if ok {
+		return c, nil
 	}
 	c, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, err
 	}
-	if n := issuerCount.Add(1); n > 1024 { // bound the cache; start over
-		issuers.Clear()
-		issuerCount.Store(0)
+	issuers.Lock()
+	if len(issuers.m) >= 1024 { // bound the cache; start over
+		clear(issuers.m)
 	}
-	issuers.Store(string(der), c)
+	issuers.m[string(der)] = c
+	issuers.Unlock()
 	return c, nil
 }
 
-var issuerCount atomic.Int64
-
+// parsePrecertChain reads what Submit needs of chain[0] — its TBS, its
+// poison extension (which must be critical NULL), its validity — with a
+// DER parser of its own rather than crypto/x509's full one: the CA that
+// signed it has parsed it, and logs check what they accept. The issuer,
+// chain[1], is parsed with crypto/x509 (once per issuer).
 func parsePrecertChain(chain [][]byte) (*precertChain, error) {
 	if len(chain) < 2 {
 		return nil, fmt.Errorf("chain has %d certificates, want the precertificate then its issuer chain", len(chain))
 	}
-	cert, err := x509.ParseCertificate(chain[0])
+	tbsDER, outerAlg, _, err := tbs.SplitCertificate(chain[0])
 	if err != nil {
 		return nil, fmt.Errorf("parsing chain[0]: %w", err)
 	}
-	poisoned := false
-	for _, e := range cert.Extensions {
-		if e.Id.Equal(OIDPoison) {
-			poisoned = e.Critical && bytes.Equal(e.Value, []byte{0x05, 0x00})
-			if !poisoned {
-				return nil, errors.New("chain[0] has a poison extension that is not critical ASN.1 NULL (RFC 6962 §3.1)")
-			}
+	t, err := tbs.Parse(tbsDER)
+	if err != nil {
+		return nil, fmt.Errorf("parsing chain[0]: %w", err)
+	}
+	if !bytes.Equal(outerAlg, t.SigAlg) {
+		return nil, errors.New("parsing chain[0]: the signature algorithm differs from the TBSCertificate's")
+	}
+	notBefore, notAfter, err := t.Times()
+	if err != nil {
+		return nil, fmt.Errorf("parsing chain[0]: %w", err)
+	}
+	kept := make([]tbs.Extension, 0, len(t.Exts))
+	for _, e := range t.Exts {
+		if !e.Is(OIDPoison) {
+			kept = append(kept, e)
+		} else if !e.Critical || !bytes.Equal(e.Value, []byte{0x05, 0x00}) {
+			return nil, errors.New("chain[0] has a poison extension that is not critical ASN.1 NULL (RFC 6962 §3.1)")
 		}
 	}
-	if !poisoned {
+	if len(kept) == len(t.Exts) {
 		return nil, errors.New("chain[0] is not a precertificate: it has no poison extension (RFC 6962 §3.1)")
 	}
 	issuer, err := parseIssuer(chain[1])
@@ -204,12 +224,17 @@ func parsePrecertChain(chain [][]byte) (*precertChain, error) {
 		// The common case, without parsing every certificate again with
 		// certificate-transparency-go's slower parser: the same leaf as
 		// MerkleTreeLeafFromRawChain builds (a test checks it).
-		leaf, err = directPrecertLeaf(cert.RawTBSCertificate, issuer.RawSubjectPublicKeyInfo)
+		t.Exts = kept
+		leaf, err = directPrecertLeaf(t, issuer.RawSubjectPublicKeyInfo)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("building the precertificate leaf: %w", err)
 	}
-	return &precertChain{leaf: *leaf, notBefore: cert.NotBefore, notAfter: cert.NotAfter}, nil
+	entry, err := ctenc.LeafEntry(leaf)
+	if err != nil {
+		return nil, fmt.Errorf("building the precertificate leaf: %w", err)
+	}
+	return &precertChain{leaf: *leaf, entry: entry, notBefore: notBefore, notAfter: notAfter}, nil
 }
 
 // OIDPrecertSigning is the extended key usage that marks a precertificate
@@ -232,10 +257,10 @@ func PrecertLeaf(chain [][]byte) (*ct.MerkleTreeLeaf, error) {
 }
 
 // directPrecertLeaf builds the leaf for a precertificate its CA signed
-// directly, from the precertificate's TBS and the CA's
+// directly, from the precertificate's TBS without the poison and the CA's
 // subjectPublicKeyInfo.
-func directPrecertLeaf(rawTBS, issuerSPKI []byte) (*ct.MerkleTreeLeaf, error) {
-	entry, err := tbs.Without(rawTBS, OIDPoison)
+func directPrecertLeaf(entryTBS *tbs.TBS, issuerSPKI []byte) (*ct.MerkleTreeLeaf, error) {
+	entry, err := entryTBS.Marshal()
 	if err != nil {
 		return nil, err
 	}
@@ -253,14 +278,14 @@ func directPrecertLeaf(rawTBS, issuerSPKI []byte) (*ct.MerkleTreeLeaf, error) {
 }
 
 // verify checks sct's LogID against id, its log's ID, and its signature
-// with v, the log's verifier (not its timestamp).
-func (pc *precertChain) verify(id [sha256.Size]byte, v *ct.SignatureVerifier, sct *ct.SignedCertificateTimestamp) error {
+// with pub, the log's key (not its timestamp).
+func (pc *precertChain) verify(id [sha256.Size]byte, pub crypto.PublicKey, sct *ct.SignedCertificateTimestamp) error {
 	if sct.LogID.KeyID != id {
 		// The LogID is not covered by the signature (RFC 6962 §3.2):
 		// without this check a log could claim another log's SCT.
 		return fmt.Errorf("LogID %x is not the log's ID %x", sct.LogID.KeyID[:], id[:])
 	}
-	if err := v.VerifySCTSignature(*sct, ct.LogEntry{Leaf: pc.leaf}); err != nil {
+	if err := ctenc.Verify(pub, pc.entry, sct); err != nil {
 		return fmt.Errorf("signature does not verify: %w", err)
 	}
 	return nil
@@ -269,14 +294,14 @@ func (pc *precertChain) verify(id [sha256.Size]byte, v *ct.SignatureVerifier, sc
 // VerifySCT checks that sct was issued by log for the precertificate
 // chain[0], issued by chain[1] (or by the CA after a precertificate
 // signing certificate, RFC 6962 §3.1): its LogID is log's ID and its
-// signature verifies with log's key over the precertificate entry built
-// by certificate-transparency-go. It does not judge the timestamp; a
+// signature, SHA-256 with log's key (§2.1.4), verifies over the
+// precertificate entry (§3.2). It does not judge the timestamp; a
 // [Submitter] also checks that.
 func VerifySCT(log *Log, chain [][]byte, sct *ct.SignedCertificateTimestamp) error {
 	if log == nil || sct == nil {
 		return errors.New("ctsubmit: VerifySCT: nil log or SCT")
 	}
-	v, err := log.check()
+	pub, err := log.check()
 	if err != nil {
 		return fmt.Errorf("ctsubmit: %w", err)
 	}
@@ -284,7 +309,7 @@ func VerifySCT(log *Log, chain [][]byte, sct *ct.SignedCertificateTimestamp) err
 	if err != nil {
 		return fmt.Errorf("ctsubmit: %w", err)
 	}
-	if err := pc.verify(log.ID(), v, sct); err != nil {
+	if err := pc.verify(log.ID(), pub, sct); err != nil {
 		return fmt.Errorf("ctsubmit: SCT from log %q: %w", log.Name, err)
 	}
 	return nil

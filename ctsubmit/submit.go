@@ -2,7 +2,8 @@ package ctsubmit
 
 import (
 	"context"
-	"encoding/json"
+	"crypto"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,10 +92,10 @@ type Submitter struct {
 
 // logEntry is a configured log with what Submit needs precomputed.
 type logEntry struct {
-	log      *Log
-	id       [32]byte
-	verifier *ct.SignatureVerifier
-	url      string
+	log *Log
+	id  [32]byte
+	pub crypto.PublicKey
+	url string
 }
 
 // New validates cfg, applies its defaults and returns a Submitter. Each
@@ -120,7 +121,7 @@ func New(cfg Config) (*Submitter, error) {
 		if l == nil {
 			return nil, fmt.Errorf("ctsubmit: Config.Logs[%d] is nil", i)
 		}
-		v, err := l.check()
+		pub, err := l.check()
 		if err != nil {
 			return nil, fmt.Errorf("ctsubmit: Config.Logs[%d]: %w", i, err)
 		}
@@ -134,7 +135,7 @@ func New(cfg Config) (*Submitter, error) {
 		}
 		ids[id] = i
 		s.order[l] = i
-		s.logs = append(s.logs, &logEntry{log: l, id: id, verifier: v, url: l.submitURL()})
+		s.logs = append(s.logs, &logEntry{log: l, id: id, pub: pub, url: l.submitURL()})
 	}
 	if s.policy == nil {
 		s.policy = DefaultPolicy()
@@ -206,6 +207,12 @@ func New(cfg Config) (*Submitter, error) {
 // whole call gets at most [Config.OverallTimeout]. No goroutine started
 // by Submit outlives it.
 //
+// Of chain[0], Submit checks the DER structure of the certificate and its
+// TBSCertificate, the poison extension (critical, NULL) and the validity;
+// it does not run crypto/x509's full parse, which the CA that signed the
+// precertificate has, and logs check what they accept. chain[1] is parsed
+// with crypto/x509.
+//
 // If the policy is not met, the error is an [*Error] listing each log's
 // cause; it wraps [ErrUnsatisfiable] when no submission was even worth
 // making, [ErrOverallTimeout] on the overall deadline, and the context's
@@ -262,17 +269,14 @@ func (s *Submitter) submit(ctx context.Context, chain [][]byte, notAfter time.Ti
 	for i, e := range cands {
 		hypothetical[i] = SCT{Log: e.log, Parsed: &ct.SignedCertificateTimestamp{Timestamp: uint64(now.UnixMilli())}}
 	}
-	if err := s.policy.Check(v, hypothetical, now); err != nil {
+	if err := quickCheck(s.policy, v, hypothetical, now, false); err != nil {
+		err = explained(err, s.policy, v, hypothetical, now)
 		for _, e := range cands {
 			causes[e] = &LogError{Log: e.log, Kind: KindNotTried, Err: errors.New("not submitted: SCTs from every eligible log would not meet the policy")}
 		}
 		return nil, s.failure(needed, nil, nil, fmt.Errorf("%w: %w", ErrUnsatisfiable, err), causes)
 	}
-	body, err := json.Marshal(ct.AddChainRequest{Chain: chain})
-	if err != nil {
-		return nil, fmt.Errorf("ctsubmit: encoding the request: %w", err)
-	}
-	return s.race(ctx, pc, v, needed, cands, body, causes)
+	return s.race(ctx, pc, v, needed, cands, addChainBody(chain), causes)
 }
 
 // race runs the staggered submissions described on Submit.
@@ -341,8 +345,11 @@ func (s *Submitter) race(ctx context.Context, pc *precertChain, v Validity, need
 		return true
 	}
 
+	// The policy is checked as SCTs arrive without building its
+	// explanation, which only a failure needs (see explained, below).
 	var got []SCT
-	policyErr := s.policy.Check(v, nil, s.now())
+	checkedAt := s.now()
+	policyErr := quickCheck(s.policy, v, nil, checkedAt, false)
 	timer := time.NewTimer(s.stagger)
 	defer timer.Stop()
 	var ended error
@@ -360,7 +367,8 @@ loop:
 			inflight--
 			if o.sct != nil {
 				got = append(got, *o.sct)
-				policyErr = s.policy.Check(v, got, s.now())
+				checkedAt = s.now()
+				policyErr = quickCheck(s.policy, v, got, checkedAt, false)
 				continue
 			}
 			causes[o.e] = o.err
@@ -388,7 +396,8 @@ loop:
 		}
 		if policyErr != nil { // a late SCT may still complete the set
 			got = append(got, *o.sct)
-			policyErr = s.policy.Check(v, got, s.now())
+			checkedAt = s.now()
+			policyErr = quickCheck(s.policy, v, got, checkedAt, false)
 		}
 	}
 	if policyErr == nil {
@@ -397,6 +406,7 @@ loop:
 		slices.SortStableFunc(got, func(a, b SCT) int { return s.order[a.Log] - s.order[b.Log] })
 		return got, nil
 	}
+	policyErr = explained(policyErr, s.policy, v, got, checkedAt)
 	for i, e := range cands {
 		if !started[i] {
 			causes[e] = &LogError{Log: e.log, Kind: KindNotTried, Err: fmt.Errorf("not reached before Submit ended: %w", ended)}
@@ -446,4 +456,32 @@ func fmtTime(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// addChainBody returns the add-(pre-)chain request body for chain (RFC
+// 6962 §4.1): the bytes json.Marshal(ct.AddChainRequest{Chain: chain})
+// returns, written directly. Base64 needs no JSON escaping.
+func addChainBody(chain [][]byte) []byte {
+	if chain == nil {
+		return []byte(`{"chain":null}`)
+	}
+	n := len(`{"chain":[]}`) + len(chain)
+	for _, c := range chain {
+		n += base64.StdEncoding.EncodedLen(len(c)) + 2
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"chain":[`...)
+	for i, c := range chain {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if c == nil {
+			b = append(b, "null"...)
+			continue
+		}
+		b = append(b, '"')
+		b = base64.StdEncoding.AppendEncode(b, c)
+		b = append(b, '"')
+	}
+	return append(b, `]}`...)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	ct "github.com/google/certificate-transparency-go"
+	cttls "github.com/google/certificate-transparency-go/tls"
 	"github.com/stretchr/testify/require"
 
 	"github.com/certpipe/precert/ctsubmit"
@@ -34,6 +35,8 @@ func TestVerifySCT(t *testing.T) {
 	other.Timestamp++
 	wrongID := *scts[0].Parsed
 	wrongID.LogID = scts[1].Parsed.LogID
+	sha384 := *scts[0].Parsed
+	sha384.Signature.Algorithm.Hash = cttls.SHA384
 	q := precert(t, 200*day)
 	for _, tc := range []struct {
 		name  string
@@ -45,6 +48,7 @@ func TestVerifySCT(t *testing.T) {
 		{"another log", logs[1], p.Chain, scts[0].Parsed, "is not the log's ID"},
 		{"LogID of another log", logs[0], p.Chain, &wrongID, "is not the log's ID"},
 		{"timestamp changed", logs[0], p.Chain, &other, "signature does not verify"},
+		{"hash other than SHA-256", logs[0], p.Chain, &sha384, "SHA-256"},
 		{"another precertificate", logs[0], q.Chain, scts[0].Parsed, "signature does not verify"},
 		{"another issuer", logs[0], append([][]byte{p.Chain[0]}, q.Chain[1:]...), scts[0].Parsed, "signature does not verify"},
 		{"no issuer", logs[0], p.Chain[:1], scts[0].Parsed, "chain has 1 certificates"},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/certpipe/precert/ctsubmit"
 	"github.com/certpipe/precert/internal/tbs"
@@ -33,6 +34,14 @@ func finalTBS(precertTBS, sctListValue []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return finalFrom(t, sctListValue)
+}
+
+// finalFrom is finalTBS on a parsed precertificate TBS, which it leaves
+// unchanged.
+func finalFrom(pre *tbs.TBS, sctListValue []byte) ([]byte, error) {
+	t := *pre
+	t.Exts = slices.Clone(pre.Exts)
 	at := t.Find(OIDPoison)
 	if len(at) != 1 {
 		return nil, fmt.Errorf("precertificate has %d poison extensions, want 1", len(at))
@@ -40,11 +49,11 @@ func finalTBS(precertTBS, sctListValue []byte) ([]byte, error) {
 	if len(t.Find(OIDSCTList)) != 0 {
 		return nil, errors.New("precertificate already carries an SCT list")
 	}
-	raw, err := tbs.MarshalExtension(OIDSCTList, false, sctListValue)
+	ext, err := tbs.NewExtension(OIDSCTList, false, sctListValue)
 	if err != nil {
 		return nil, err
 	}
-	t.Exts[at[0]] = tbs.Extension{OID: OIDSCTList, Value: sctListValue, Raw: raw}
+	t.Exts[at[0]] = ext
 	return t.Marshal()
 }
 
@@ -72,6 +81,11 @@ func Correspond(precertTBS, finalTBS []byte) error {
 	if err != nil {
 		return &MismatchError{Field: "precertificate", Detail: err.Error()}
 	}
+	return correspond(p, finalTBS)
+}
+
+// correspond is Correspond with the precertificate's TBS already parsed.
+func correspond(p *tbs.TBS, finalTBS []byte) error {
 	f, err := tbs.Parse(finalTBS)
 	if err != nil {
 		return &MismatchError{Field: "final certificate", Detail: err.Error()}
@@ -114,30 +128,41 @@ func Correspond(precertTBS, finalTBS []byte) error {
 	if f.Exts[scts[0]].Critical {
 		return &MismatchError{Field: "extension " + OIDSCTList.String(), Detail: "SCT list must not be critical"}
 	}
-	var pRest, fRest []tbs.Extension
-	for i, e := range p.Exts {
-		if i != poison[0] {
-			pRest = append(pRest, e)
-		}
-	}
-	for i, e := range f.Exts {
-		if i != scts[0] {
-			fRest = append(fRest, e)
-		}
-	}
-	for i := 0; i < len(pRest) || i < len(fRest); i++ {
+	// Every other extension, in order: the precertificate's without the
+	// poison against the final's without the SCT list.
+	pRest, fRest := without(p.Exts, poison[0]), without(f.Exts, scts[0])
+	for i := 0; i < pRest.len() || i < fRest.len(); i++ {
 		switch {
-		case i >= len(fRest):
-			return &MismatchError{Field: "extension " + pRest[i].OID.String(), Detail: "missing from the final certificate"}
-		case i >= len(pRest):
-			return &MismatchError{Field: "extension " + fRest[i].OID.String(), Detail: "not in the precertificate"}
-		case !bytes.Equal(pRest[i].Raw, fRest[i].Raw):
-			name := pRest[i].OID.String()
-			if !pRest[i].OID.Equal(fRest[i].OID) {
-				name += " / " + fRest[i].OID.String()
+		case i >= fRest.len():
+			return &MismatchError{Field: "extension " + pRest.at(i).ID().String(), Detail: "missing from the final certificate"}
+		case i >= pRest.len():
+			return &MismatchError{Field: "extension " + fRest.at(i).ID().String(), Detail: "not in the precertificate"}
+		case !bytes.Equal(pRest.at(i).Raw, fRest.at(i).Raw):
+			pe, fe := pRest.at(i), fRest.at(i)
+			name := pe.ID().String()
+			if !bytes.Equal(pe.RawOID, fe.RawOID) {
+				name += " / " + fe.ID().String()
 			}
-			return &MismatchError{Field: "extension " + name, Detail: fmt.Sprintf("precertificate has %x, final has %x", pRest[i].Raw, fRest[i].Raw)}
+			return &MismatchError{Field: "extension " + name, Detail: fmt.Sprintf("precertificate has %x, final has %x", pe.Raw, fe.Raw)}
 		}
 	}
 	return nil
+}
+
+// skipping is a list of extensions with the one at index skip left out,
+// without copying it.
+type skipping struct {
+	exts []tbs.Extension
+	skip int
+}
+
+func without(exts []tbs.Extension, skip int) skipping { return skipping{exts, skip} }
+
+func (s skipping) len() int { return len(s.exts) - 1 }
+
+func (s skipping) at(i int) *tbs.Extension {
+	if i >= s.skip {
+		i++
+	}
+	return &s.exts[i]
 }

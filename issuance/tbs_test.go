@@ -65,9 +65,9 @@ func element(t *testing.T, fn func(*cryptobyte.Builder)) []byte {
 
 func rawExt(t *testing.T, oid asn1.ObjectIdentifier, critical bool, value []byte) tbs.Extension {
 	t.Helper()
-	raw, err := tbs.MarshalExtension(oid, critical, value)
+	e, err := tbs.NewExtension(oid, critical, value)
 	require.NoError(t, err)
-	return tbs.Extension{OID: oid, Critical: critical, Value: value, Raw: raw}
+	return e
 }
 
 func TestFinalTBSCorresponds(t *testing.T) {
@@ -84,8 +84,8 @@ func TestFinalTBSCorresponds(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, f.Exts, len(p.Exts))
 	for i := range p.Exts {
-		if p.Exts[i].OID.Equal(OIDPoison) {
-			require.True(t, f.Exts[i].OID.Equal(OIDSCTList), "the SCT list takes the poison's place")
+		if p.Exts[i].Is(OIDPoison) {
+			require.True(t, f.Exts[i].Is(OIDSCTList), "the SCT list takes the poison's place")
 			continue
 		}
 		require.Equal(t, p.Exts[i].Raw, f.Exts[i].Raw)

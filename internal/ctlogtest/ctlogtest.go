@@ -22,6 +22,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,7 +30,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,9 +39,9 @@ import (
 	"time"
 
 	ct "github.com/google/certificate-transparency-go"
-	cttls "github.com/google/certificate-transparency-go/tls"
 
 	"github.com/certpipe/precert/ctsubmit"
+	"github.com/certpipe/precert/internal/ctenc"
 )
 
 // Mode is how a Log answers submissions.
@@ -371,14 +371,13 @@ func (l *Log) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.submissions = append(l.submissions, sub)
 		l.mu.Unlock()
 	}()
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, err := readBody(r)
 	if err != nil {
 		return // the client went away
 	}
-	var req ct.AddChainRequest
-	reqErr := json.Unmarshal(body, &req)
+	chain, reqErr := decodeChain(body)
 	if reqErr == nil {
-		sub.Chain = req.Chain
+		sub.Chain = chain
 	}
 	if d := time.Duration(l.delay.Load()); d > 0 {
 		t := time.NewTimer(d)
@@ -394,7 +393,65 @@ func (l *Log) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sub.Mode = l.Mode()
-	sub.Status = l.answer(w, r, sub.Mode, req.Chain, reqErr, precert)
+	sub.Status = l.answer(w, r, sub.Mode, chain, reqErr, precert)
+}
+
+// maxBody bounds what is read of a request.
+const maxBody = 1 << 20
+
+// readBody reads r's body: the announced length, as net/http's server
+// does, or else at most maxBody bytes.
+func readBody(r *http.Request) ([]byte, error) {
+	if n := r.ContentLength; n > 0 && n <= maxBody {
+		buf := make([]byte, n)
+		_, err := io.ReadFull(r.Body, buf)
+		return buf, err
+	}
+	return io.ReadAll(io.LimitReader(r.Body, maxBody))
+}
+
+// decodeChain decodes an add-chain request body (RFC 6962 §4.1). A body
+// in the compact form encoding/json writes, {"chain":["…",…]} with each
+// certificate a plain base64 string, is decoded directly, into one
+// buffer; any other goes through encoding/json, whose result the direct
+// path reproduces (FuzzDecodeChain checks it).
+func decodeChain(body []byte) ([][]byte, error) {
+	if chain, ok := decodeCompactChain(body); ok {
+		return chain, nil
+	}
+	var req ct.AddChainRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, err
+	}
+	return req.Chain, nil
+}
+
+func decodeCompactChain(body []byte) ([][]byte, bool) {
+	list, ok := bytes.CutPrefix(body, []byte(`{"chain":["`))
+	if !ok {
+		return nil, false
+	}
+	if list, ok = bytes.CutSuffix(list, []byte(`"]}`)); !ok {
+		return nil, false
+	}
+	sep := []byte(`","`)
+	buf := make([]byte, base64.StdEncoding.DecodedLen(len(list)))
+	chain := make([][]byte, 0, bytes.Count(list, sep)+1)
+	for s := range bytes.SplitSeq(list, sep) {
+		// Decode refuses every byte outside the base64 alphabet (so any
+		// escape, quote or comma) but ignores CR and LF, which JSON does
+		// not allow in a string.
+		if bytes.IndexByte(s, '\n') >= 0 || bytes.IndexByte(s, '\r') >= 0 {
+			return nil, false
+		}
+		n, err := base64.StdEncoding.Decode(buf, s)
+		if err != nil {
+			return nil, false
+		}
+		chain = append(chain, buf[:n:n])
+		buf = buf[n:]
+	}
+	return chain, true
 }
 
 // answer writes the response for mode to a request for chain (reqErr if
@@ -450,17 +507,14 @@ func (l *Log) sign(chain [][]byte, precert bool, mode Mode) (*ct.AddChainRespons
 	if mode == BadSignature {
 		signed++ // a real signature, over another timestamp
 	}
-	input, err := ct.SerializeSCTSignatureInput(ct.SignedCertificateTimestamp{SCTVersion: ct.V1, Timestamp: signed}, ct.LogEntry{Leaf: *leaf})
+	entry, err := ctenc.LeafEntry(leaf)
 	if err != nil {
 		return nil, err
 	}
-	// certificate-transparency-go's CreateSignature takes the key by
-	// value: a *ecdsa.PrivateKey is refused.
-	ds, err := cttls.CreateSignature(*l.key, cttls.SHA256, input)
-	if err != nil {
-		return nil, err
-	}
-	sig, err := cttls.Marshal(ds)
+	// The RFC 6962 §3.2 signature input, SHA-256, ECDSA: what
+	// certificate-transparency-go's SerializeSCTSignatureInput and
+	// tls.CreateSignature make (TestSCTVerifiesWithCTGo checks it).
+	sig, err := ctenc.SignECDSA(rand.Reader, l.key, entry, signed, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -502,8 +556,9 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, fmt.Errorf("ctlogtest: no log at %q", req.URL.Host)
 	}
-	rec := httptest.NewRecorder()
-	sreq := req.Clone(req.Context())
+	rec := &recorder{header: http.Header{}}
+	// A shallow copy: the handler only reads the request.
+	sreq := req.WithContext(req.Context())
 	if sreq.Body == nil {
 		sreq.Body = http.NoBody
 	}
@@ -512,9 +567,45 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := req.Context().Err(); err != nil {
 		return nil, context.Cause(req.Context())
 	}
-	resp := rec.Result()
-	resp.Request = req
-	return resp, nil
+	return rec.response(req), nil
+}
+
+// recorder is the ResponseWriter Transport hands a log: it keeps the
+// status, headers and body the handler writes (which sets every header
+// before writing), and makes the client's response of them, as
+// httptest.ResponseRecorder does but without copying them.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return r.body.Write(p)
+}
+
+func (r *recorder) response(req *http.Request) *http.Response {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return &http.Response{
+		Status:     strconv.Itoa(r.status) + " " + http.StatusText(r.status),
+		StatusCode: r.status,
+		Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:        r.header,
+		Body:          io.NopCloser(bytes.NewReader(r.body.Bytes())),
+		ContentLength: int64(r.body.Len()),
+		Request:       req,
+	}
 }
 
 // hostLabel makes a DNS label out of a log name.

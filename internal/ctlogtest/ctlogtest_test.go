@@ -328,3 +328,38 @@ func TestPrecertCorrespondence(t *testing.T) {
 	require.Equal(t, preTBS, finalTBS)
 	require.Equal(t, append([][]byte{p.Cert.Raw}, p.CA.ChainDER()...), p.Chain)
 }
+
+// TestSCTVerifiesWithCTGo checks the log's precertificate SCTs with
+// certificate-transparency-go alone — its own leaf from the chain, its
+// own verifier — independently of the encoding the log signs with and
+// ctsubmit verifies with.
+func TestSCTVerifiesWithCTGo(t *testing.T) {
+	l := ctlogtest.New(t, ctlogtest.Options{Name: "ctgo"})
+	pub, err := x509.ParsePKIXPublicKey(l.PublicKey())
+	require.NoError(t, err)
+	v, err := ct.NewSignatureVerifier(pub)
+	require.NoError(t, err)
+	client := &http.Client{Timeout: 5 * time.Second}
+	for _, kt := range testpki.KeyTypes {
+		p, err := ctlogtest.NewPrecert(testpki.Shared(t, kt), 90*day, "ctgo.precert.test")
+		require.NoError(t, err)
+		for _, mode := range []ctlogtest.Mode{ctlogtest.Accept, ctlogtest.BadSignature} {
+			l.SetMode(mode)
+			status, _, body := post(t, client, l.URL+ct.AddPreChainPath, p.Chain)
+			require.Equal(t, 200, status)
+			sct := decode(t, body)
+			var raw []ct.ASN1Cert
+			for _, c := range p.Chain {
+				raw = append(raw, ct.ASN1Cert{Data: c})
+			}
+			leaf, err := ct.MerkleTreeLeafFromRawChain(raw, ct.PrecertLogEntryType, sct.Timestamp)
+			require.NoError(t, err)
+			err = v.VerifySCTSignature(*sct, ct.LogEntry{Leaf: *leaf})
+			if mode == ctlogtest.Accept {
+				require.NoError(t, err, kt.String())
+			} else {
+				require.Error(t, err, kt.String())
+			}
+		}
+	}
+}

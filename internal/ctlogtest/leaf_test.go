@@ -1,30 +1,112 @@
 package ctlogtest
 
 import (
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/json"
 	"testing"
 	"time"
 
 	ct "github.com/google/certificate-transparency-go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/certpipe/precert/ctsubmit"
 	"github.com/certpipe/precert/internal/testpki"
 )
 
 // TestLeafMatchesCTGo pins the leaf the log signs for a precertificate, with
-// its timestamp, to certificate-transparency-go's.
+// its timestamp, to certificate-transparency-go's, for every key type, with
+// the issuer signing directly and through a precertificate signing
+// certificate, with the poison anywhere among the extensions.
 func TestLeafMatchesCTGo(t *testing.T) {
 	for _, kt := range testpki.KeyTypes {
 		ca := testpki.Shared(t, kt)
-		p, err := NewPrecert(ca, 90*24*time.Hour, "leaf.example.com")
+		key, err := testpki.NewKey(kt)
 		require.NoError(t, err)
-		var raw []ct.ASN1Cert
-		for _, c := range p.Chain {
-			raw = append(raw, ct.ASN1Cert{Data: c})
+		psKey, err := testpki.NewKey(kt)
+		require.NoError(t, err)
+		psTmpl := &x509.Certificate{
+			SerialNumber: testpki.RandomSerial(), Subject: pkix.Name{CommonName: "precert signing"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+			KeyUsage: x509.KeyUsageCertSign, UnknownExtKeyUsage: []asn1.ObjectIdentifier{ctsubmit.OIDPrecertSigning},
+			BasicConstraintsValid: true, IsCA: true, AuthorityKeyId: ca.Intermediate.SubjectKeyId,
 		}
-		want, err := ct.MerkleTreeLeafFromRawChain(raw, ct.PrecertLogEntryType, 1234)
+		psDER, err := x509.CreateCertificate(rand.Reader, psTmpl, ca.Intermediate, psKey.Public(), ca.IntermediateKey)
 		require.NoError(t, err)
-		got, err := leafFor(p.Chain, true, 1234)
+		ps, err := x509.ParseCertificate(psDER)
 		require.NoError(t, err)
-		require.Equal(t, want, got, kt.String())
+		poison := pkix.Extension{Id: ctsubmit.OIDPoison, Critical: true, Value: []byte{0x05, 0x00}}
+		other := pkix.Extension{Id: asn1.ObjectIdentifier{1, 2, 3}, Value: []byte{0x05, 0x00}}
+		another := pkix.Extension{Id: asn1.ObjectIdentifier{1, 2, 4}, Critical: true, Value: []byte{0x04, 0x00}}
+		for _, issuer := range []struct {
+			name   string
+			parent *x509.Certificate
+			signer any
+			chain  [][]byte
+		}{
+			{"issuer signs", ca.Intermediate, ca.IntermediateKey, ca.ChainDER()},
+			{"precert signing certificate", ps, psKey, append([][]byte{ps.Raw}, ca.ChainDER()...)},
+		} {
+			for _, exts := range [][]pkix.Extension{{poison}, {poison, other}, {other, poison, another}} {
+				tmpl := ca.LeafTemplate(90 * 24 * time.Hour)
+				tmpl.SerialNumber = testpki.RandomSerial()
+				tmpl.ExtraExtensions = exts
+				der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer.parent, key.Public(), issuer.signer)
+				require.NoError(t, err)
+				chain := append([][]byte{der}, issuer.chain...)
+				var raw []ct.ASN1Cert
+				for _, c := range chain {
+					raw = append(raw, ct.ASN1Cert{Data: c})
+				}
+				want, err := ct.MerkleTreeLeafFromRawChain(raw, ct.PrecertLogEntryType, 1234)
+				require.NoError(t, err)
+				got, err := leafFor(chain, true, 1234)
+				require.NoError(t, err)
+				require.Equal(t, want, got, "%s, %s", kt, issuer.name)
+			}
+		}
+		// A poison that is not critical NULL is refused.
+		tmpl := ca.LeafTemplate(90 * 24 * time.Hour)
+		tmpl.SerialNumber = testpki.RandomSerial()
+		tmpl.ExtraExtensions = []pkix.Extension{{Id: ctsubmit.OIDPoison, Value: []byte{0x05, 0x00}}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Intermediate, key.Public(), ca.IntermediateKey)
+		require.NoError(t, err)
+		_, err = leafFor(append([][]byte{der}, ca.ChainDER()...), true, 1)
+		require.ErrorContains(t, err, "not critical")
 	}
+}
+
+// FuzzDecodeChain checks that decodeChain, compact path included, returns
+// what encoding/json does, and fails when it fails.
+func FuzzDecodeChain(f *testing.F) {
+	for _, body := range []string{
+		`{"chain":["AAEC","/w=="]}`, `{"chain":[""]}`, `{"chain":[]}`, `{"chain":["AA\u0041"]}`, `{"chain":["AA==","A"]}`,
+		`{"chain":["AA","BB"],"chain":["CC"]}`, `{"Chain":["AAEC"]}`, `{"chain":["AAEC","AA\nEC"]}`, `{"chain":["AAEC",""]}`, `x`,
+	} {
+		f.Add([]byte(body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req ct.AddChainRequest
+		werr := json.Unmarshal(body, &req)
+		got, err := decodeChain(body)
+		require.Equal(t, werr == nil, err == nil, "encoding/json: %v; decodeChain: %v", werr, err)
+		if err == nil {
+			require.Equal(t, req.Chain, got)
+		}
+	})
+}
+
+// TestDecodeChainCompact: what encoding/json writes for a chain takes the
+// direct path and decodes to the chain.
+func TestDecodeChainCompact(t *testing.T) {
+	ca := testpki.Shared(t, testpki.ECDSAP256)
+	p, err := NewPrecert(ca, 90*24*time.Hour, "compact.example.com")
+	require.NoError(t, err)
+	body, err := json.Marshal(ct.AddChainRequest{Chain: p.Chain})
+	require.NoError(t, err)
+	got, ok := decodeCompactChain(body)
+	require.True(t, ok)
+	require.Equal(t, p.Chain, got)
 }

@@ -10,6 +10,8 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"math"
+	"time"
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
@@ -31,12 +33,81 @@ type TBS struct {
 	Exts       []Extension
 }
 
-// Extension is one Extension element of a TBS.
+// Extension is one Extension element of a TBS. Its OID is kept encoded:
+// comparing encodings ([Extension.Is]) spares decoding every OID of every
+// certificate parsed.
 type Extension struct {
-	OID      asn1.ObjectIdentifier
+	RawOID   []byte // contents of the extnID OBJECT IDENTIFIER
 	Critical bool
 	Value    []byte // contents of the extnValue OCTET STRING
 	Raw      []byte // the whole Extension element
+}
+
+// NewExtension returns the Extension of oid, criticality and value.
+func NewExtension(oid asn1.ObjectIdentifier, critical bool, value []byte) (Extension, error) {
+	raw, err := MarshalExtension(oid, critical, value)
+	if err != nil {
+		return Extension{}, err
+	}
+	rawOID, ok := appendOID(nil, oid)
+	if !ok {
+		return Extension{}, fmt.Errorf("invalid OID %v", oid)
+	}
+	return Extension{RawOID: rawOID, Critical: critical, Value: value, Raw: raw}, nil
+}
+
+// Is reports whether e's OID is oid.
+func (e Extension) Is(oid asn1.ObjectIdentifier) bool {
+	var buf [64]byte
+	enc, ok := appendOID(buf[:0], oid)
+	return ok && string(enc) == string(e.RawOID)
+}
+
+// ID returns e's OID, decoded; nil if it does not decode.
+func (e Extension) ID() asn1.ObjectIdentifier {
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.OBJECT_IDENTIFIER, func(b *cryptobyte.Builder) { b.AddBytes(e.RawOID) })
+	der, err := b.Bytes()
+	if err != nil {
+		return nil
+	}
+	var oid asn1.ObjectIdentifier
+	in := cryptobyte.String(der)
+	if !in.ReadASN1ObjectIdentifier(&oid) {
+		return nil
+	}
+	return oid
+}
+
+// appendOID appends the DER contents of oid, as cryptobyte encodes them;
+// false if oid is not a valid OBJECT IDENTIFIER.
+func appendOID(dst []byte, oid asn1.ObjectIdentifier) ([]byte, bool) {
+	if len(oid) < 2 || oid[0] < 0 || oid[0] > 2 || oid[1] < 0 || (oid[0] < 2 && oid[1] >= 40) || int64(oid[1]) > math.MaxInt64-80 {
+		return dst, false
+	}
+	dst = appendBase128(dst, int64(oid[0])*40+int64(oid[1]))
+	for _, c := range oid[2:] {
+		if c < 0 {
+			return dst, false
+		}
+		dst = appendBase128(dst, int64(c))
+	}
+	return dst, true
+}
+
+func appendBase128(dst []byte, n int64) []byte {
+	l := 1
+	for i := n >> 7; i > 0; i >>= 7 {
+		l++
+	}
+	for i := l - 1; i >= 0; i-- {
+		b := byte(n>>(7*i)) & 0x7f
+		if i != 0 {
+			b |= 0x80
+		}
+		dst = append(dst, b)
+	}
+	return dst
 }
 
 // Parse splits a DER TBSCertificate. It never panics; anything but one
@@ -93,6 +164,10 @@ func Parse(der []byte) (*TBS, error) {
 			!wrapper.ReadASN1(&exts, cbasn1.SEQUENCE) || !wrapper.Empty() {
 			return nil, errors.New("TBSCertificate: bad extensions")
 		}
+		n := 0
+		for count := exts; count.SkipASN1(cbasn1.SEQUENCE); n++ {
+		}
+		t.Exts = make([]Extension, 0, n)
 		for !exts.Empty() {
 			var raw, outer, ext, val cryptobyte.String
 			if !exts.ReadASN1Element(&raw, cbasn1.SEQUENCE) {
@@ -100,12 +175,13 @@ func Parse(der []byte) (*TBS, error) {
 			}
 			outer = raw
 			var e Extension
-			if !outer.ReadASN1(&ext, cbasn1.SEQUENCE) || !ext.ReadASN1ObjectIdentifier(&e.OID) ||
+			var oid cryptobyte.String
+			if !outer.ReadASN1(&ext, cbasn1.SEQUENCE) || !ext.ReadASN1(&oid, cbasn1.OBJECT_IDENTIFIER) || !validOID(oid) ||
 				(ext.PeekASN1Tag(cbasn1.BOOLEAN) && !ext.ReadASN1Boolean(&e.Critical)) ||
 				!ext.ReadASN1(&val, cbasn1.OCTET_STRING) || !ext.Empty() {
 				return nil, errors.New("TBSCertificate: bad extension")
 			}
-			e.Value, e.Raw = val, raw
+			e.RawOID, e.Value, e.Raw = oid, val, raw
 			t.Exts = append(t.Exts, e)
 		}
 	}
@@ -115,33 +191,124 @@ func Parse(der []byte) (*TBS, error) {
 	return t, nil
 }
 
-// Marshal encodes t, each field as it is held.
-func (t *TBS) Marshal() ([]byte, error) {
-	var b cryptobyte.Builder
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		for _, f := range [][]byte{t.Version, t.Serial, t.SigAlg, t.Issuer, t.Validity, t.Subject, t.SPKI, t.IssuerUID, t.SubjectUID} {
-			if f != nil {
-				b.AddBytes(f)
+// validOID reports whether contents are the contents of an OBJECT
+// IDENTIFIER that cryptobyte's ReadASN1ObjectIdentifier decodes: at least
+// one component, each in base 128 with no leading 0x80 octet, complete,
+// and below 2^31. It allocates nothing.
+func validOID(contents []byte) bool {
+	if len(contents) == 0 {
+		return false
+	}
+	for len(contents) > 0 {
+		v, n := 0, 0
+		for {
+			if n == 5 || n == len(contents) || v >= 1<<(31-7) {
+				return false
+			}
+			c := contents[n]
+			if n == 0 && c == 0x80 {
+				return false
+			}
+			v = v<<7 | int(c&0x7f)
+			n++
+			if c&0x80 == 0 {
+				break
 			}
 		}
-		if len(t.Exts) > 0 {
-			b.AddASN1(cbasn1.Tag(3).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-					for _, e := range t.Exts {
-						b.AddBytes(e.Raw)
-					}
-				})
-			})
+		contents = contents[n:]
+	}
+	return true
+}
+
+// Marshal encodes t, each field as it is held, into one buffer of the
+// exact size.
+func (t *TBS) Marshal() ([]byte, error) {
+	fields := [...][]byte{t.Version, t.Serial, t.SigAlg, t.Issuer, t.Validity, t.Subject, t.SPKI, t.IssuerUID, t.SubjectUID}
+	body := 0
+	for _, f := range fields {
+		body += len(f)
+	}
+	exts, seq := 0, 0
+	if len(t.Exts) > 0 {
+		for _, e := range t.Exts {
+			exts += len(e.Raw)
 		}
-	})
-	return b.Bytes()
+		seq = headerLen(exts) + exts
+		body += headerLen(seq) + seq
+	}
+	if body > maxLen {
+		return nil, errors.New("TBSCertificate: too long")
+	}
+	out := make([]byte, 0, headerLen(body)+body)
+	out = appendHeader(out, byte(cbasn1.SEQUENCE), body)
+	for _, f := range fields {
+		out = append(out, f...)
+	}
+	if len(t.Exts) > 0 {
+		out = appendHeader(out, byte(cbasn1.Tag(3).Constructed().ContextSpecific()), seq)
+		out = appendHeader(out, byte(cbasn1.SEQUENCE), exts)
+		for _, e := range t.Exts {
+			out = append(out, e.Raw...)
+		}
+	}
+	return out, nil
+}
+
+// maxLen bounds the DER lengths Marshal writes (four length octets).
+const maxLen = 1<<32 - 1
+
+// headerLen is the size of a DER tag (one octet) and length for n octets
+// of content.
+func headerLen(n int) int {
+	switch {
+	case n < 0x80:
+		return 2
+	case n <= 0xff:
+		return 3
+	case n <= 0xffff:
+		return 4
+	case n <= 0xffffff:
+		return 5
+	}
+	return 6
+}
+
+// appendHeader appends a one-octet tag and the minimal DER length of n.
+func appendHeader(dst []byte, tag byte, n int) []byte {
+	dst = append(dst, tag)
+	switch {
+	case n < 0x80:
+		return append(dst, byte(n))
+	case n <= 0xff:
+		return append(dst, 0x81, byte(n))
+	case n <= 0xffff:
+		return append(dst, 0x82, byte(n>>8), byte(n))
+	case n <= 0xffffff:
+		return append(dst, 0x83, byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(dst, 0x84, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+}
+
+// SignatureAlgorithm returns the signature AlgorithmIdentifier element of
+// a DER TBSCertificate, reading no further and allocating nothing. It
+// never panics.
+func SignatureAlgorithm(der []byte) ([]byte, error) {
+	in := cryptobyte.String(der)
+	var body, alg cryptobyte.String
+	if !in.ReadASN1(&body, cbasn1.SEQUENCE) || !in.Empty() ||
+		!body.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific()) ||
+		!body.SkipASN1(cbasn1.INTEGER) ||
+		!body.ReadASN1Element(&alg, cbasn1.SEQUENCE) {
+		return nil, errors.New("TBSCertificate: bad or missing signature algorithm")
+	}
+	return alg, nil
 }
 
 // Find returns the indexes of the extensions with oid.
 func (t *TBS) Find(oid asn1.ObjectIdentifier) []int {
 	var at []int
 	for i, e := range t.Exts {
-		if e.OID.Equal(oid) {
+		if e.Is(oid) {
 			at = append(at, i)
 		}
 	}
@@ -170,10 +337,83 @@ func Without(tbsDER []byte, oid asn1.ObjectIdentifier) ([]byte, error) {
 	}
 	kept := t.Exts[:0]
 	for _, e := range t.Exts {
-		if !e.OID.Equal(oid) {
+		if !e.Is(oid) {
 			kept = append(kept, e)
 		}
 	}
 	t.Exts = kept
 	return t.Marshal()
+}
+
+// SplitCertificate splits a DER Certificate (RFC 5280 §4.1) into its
+// three fields, each the raw DER element, without parsing any of them
+// further: for the callers that need only the TBS bytes of a certificate,
+// not an x509.Certificate. It never panics; anything but one Certificate
+// SEQUENCE of a SEQUENCE, a SEQUENCE and a BIT STRING is an error.
+func SplitCertificate(der []byte) (tbsDER, sigAlg, sig []byte, err error) {
+	in := cryptobyte.String(der)
+	var body, t, a, s cryptobyte.String
+	if !in.ReadASN1(&body, cbasn1.SEQUENCE) || !in.Empty() ||
+		!body.ReadASN1Element(&t, cbasn1.SEQUENCE) ||
+		!body.ReadASN1Element(&a, cbasn1.SEQUENCE) ||
+		!body.ReadASN1Element(&s, cbasn1.BIT_STRING) || !body.Empty() {
+		return nil, nil, nil, errors.New("not one DER Certificate")
+	}
+	return t, a, s, nil
+}
+
+// JoinCertificate is the inverse of SplitCertificate: it wraps a DER
+// TBSCertificate, a DER AlgorithmIdentifier and signature octets into a
+// DER Certificate, in one buffer of the exact size. It does not check
+// its inputs.
+func JoinCertificate(tbsDER, sigAlg, sig []byte) ([]byte, error) {
+	bits := 1 + len(sig) // the unused-bits octet, then the signature
+	body := len(tbsDER) + len(sigAlg) + headerLen(bits) + bits
+	if body > maxLen {
+		return nil, errors.New("certificate too long")
+	}
+	out := make([]byte, 0, headerLen(body)+body)
+	out = appendHeader(out, byte(cbasn1.SEQUENCE), body)
+	out = append(out, tbsDER...)
+	out = append(out, sigAlg...)
+	out = appendHeader(out, byte(cbasn1.BIT_STRING), bits)
+	out = append(out, 0)
+	return append(out, sig...), nil
+}
+
+// Times reads notBefore and notAfter from t.Validity, UTCTime or
+// GeneralizedTime, as crypto/x509 does.
+func (t *TBS) Times() (notBefore, notAfter time.Time, err error) {
+	in := cryptobyte.String(t.Validity)
+	var v cryptobyte.String
+	if !in.ReadASN1(&v, cbasn1.SEQUENCE) || !in.Empty() {
+		return notBefore, notAfter, errors.New("TBSCertificate: bad validity")
+	}
+	if notBefore, err = readTime(&v); err != nil {
+		return notBefore, notAfter, err
+	}
+	if notAfter, err = readTime(&v); err != nil {
+		return notBefore, notAfter, err
+	}
+	if !v.Empty() {
+		return notBefore, notAfter, errors.New("TBSCertificate: trailing data in validity")
+	}
+	return notBefore, notAfter, nil
+}
+
+func readTime(v *cryptobyte.String) (time.Time, error) {
+	var t time.Time
+	switch {
+	case v.PeekASN1Tag(cbasn1.UTCTime):
+		if !v.ReadASN1UTCTime(&t) {
+			return t, errors.New("TBSCertificate: malformed UTCTime")
+		}
+	case v.PeekASN1Tag(cbasn1.GeneralizedTime):
+		if !v.ReadASN1GeneralizedTime(&t) {
+			return t, errors.New("TBSCertificate: malformed GeneralizedTime")
+		}
+	default:
+		return t, errors.New("TBSCertificate: unsupported time format")
+	}
+	return t, nil
 }
