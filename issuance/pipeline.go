@@ -151,10 +151,10 @@ func (p *Pipeline) issue(ctx context.Context, req *Request) (*Result, error) {
 	}
 
 	// Step 1: the serial and the intent become durable before anything is
-	// signed with the real key. The lint-key signature gives the exact
-	// TBS the real key will sign.
+	// signed with the real key. The intent is the exact TBS the real key
+	// will sign (see issuer.intent).
 	var rec *ocspstate.Record
-	var lintCert *x509.Certificate
+	var in *intent
 	for attempt := 0; ; attempt++ {
 		serial, err := p.cfg.Serials.Serial()
 		if err != nil {
@@ -162,7 +162,7 @@ func (p *Pipeline) issue(ctx context.Context, req *Request) (*Result, error) {
 		}
 		tmpl.SerialNumber = serial
 		t0 := p.cfg.Now()
-		lintCert, err = p.is.intent(tmpl)
+		in, err = p.is.intent(tmpl)
 		if err != nil {
 			return nil, stepErr(serial, StepReserve, err)
 		}
@@ -171,9 +171,9 @@ func (p *Pipeline) issue(ctx context.Context, req *Request) (*Result, error) {
 			Issuer:    p.issuer,
 			Serial:    serial,
 			State:     ocspstate.Reserved,
-			IntentDER: lintCert.RawTBSCertificate,
-			NotBefore: lintCert.NotBefore,
-			NotAfter:  lintCert.NotAfter,
+			IntentDER: in.tbs(),
+			NotBefore: in.cert.NotBefore,
+			NotAfter:  in.cert.NotAfter,
 			Lease:     ocspstate.Lease{Owner: p.cfg.Owner, Expires: now.Add(p.cfg.LeaseDuration)},
 		}
 		err = p.cfg.Store.Reserve(ctx, rec)
@@ -199,7 +199,7 @@ func (p *Pipeline) issue(ctx context.Context, req *Request) (*Result, error) {
 	// Step 2: lint. Failure abandons the reservation: nothing was signed.
 	var tok *precertToken
 	if err := p.step(work, serial, StepLint, AfterLint, func() (err error) {
-		tok, err = p.is.preparePrecert(lintCert)
+		tok, err = p.is.preparePrecert(in)
 		if err != nil {
 			p.abandon(ctx, serial)
 		}
@@ -528,44 +528,57 @@ func (p *Pipeline) owns(r *ocspstate.Record, want ocspstate.State) error {
 // holdLease renews this worker's lease on serial every third of the lease
 // duration until stop is called. The returned context is cancelled if the
 // lease is lost, so work in progress (CT submission) stops early; commits
-// would be refused anyway.
+// would be refused anyway. Renewals run on a timer, not a goroutine of
+// their own, which would sit idle through most issuances; stop waits for
+// a renewal in progress, and none starts after it returns.
 func (p *Pipeline) holdLease(ctx context.Context, serial *big.Int) (context.Context, func()) {
 	work, cancel := context.WithCancelCause(ctx)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(p.cfg.LeaseDuration / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-work.Done():
-				return
-			case <-t.C:
-			}
-			_, err := p.cfg.Store.Update(work, p.issuer, serial, func(r *ocspstate.Record) error {
-				if !r.State.InFlight() {
-					return nil
-				}
-				if !r.HoldsLease(p.cfg.Owner, p.cfg.Now()) {
-					return ErrLeaseLost
-				}
-				r.Lease.Expires = p.cfg.Now().Add(p.cfg.LeaseDuration)
-				return nil
-			})
-			if errors.Is(err, ErrLeaseLost) {
-				p.log.Warn("lease lost; stopping", "serial", ocspstate.SerialHex(serial))
-				cancel(ErrLeaseLost)
-				return
-			}
+	period := p.cfg.LeaseDuration / 3
+	var (
+		mu      sync.Mutex
+		stopped bool
+		running sync.WaitGroup
+		timer   *time.Timer
+	)
+	renew := func() {
+		mu.Lock()
+		if stopped || work.Err() != nil {
+			mu.Unlock()
+			return
 		}
-	}()
+		running.Add(1)
+		mu.Unlock()
+		defer running.Done()
+		_, err := p.cfg.Store.Update(work, p.issuer, serial, func(r *ocspstate.Record) error {
+			if !r.State.InFlight() {
+				return nil
+			}
+			if !r.HoldsLease(p.cfg.Owner, p.cfg.Now()) {
+				return ErrLeaseLost
+			}
+			r.Lease.Expires = p.cfg.Now().Add(p.cfg.LeaseDuration)
+			return nil
+		})
+		if errors.Is(err, ErrLeaseLost) {
+			p.log.Warn("lease lost; stopping", "serial", ocspstate.SerialHex(serial))
+			cancel(ErrLeaseLost)
+			return
+		}
+		mu.Lock()
+		if !stopped {
+			timer.Reset(period)
+		}
+		mu.Unlock()
+	}
+	mu.Lock()
+	timer = time.AfterFunc(period, renew)
+	mu.Unlock()
 	return work, func() {
-		close(done)
-		wg.Wait()
+		mu.Lock()
+		stopped = true
+		timer.Stop()
+		mu.Unlock()
+		running.Wait()
 		cancel(nil)
 	}
 }
@@ -643,6 +656,11 @@ func (p *Pipeline) template(req *Request) (*x509.Certificate, error) {
 	}
 	if req.NotAfter.After(p.cfg.Issuer.NotAfter) {
 		return nil, fmt.Errorf("request NotAfter %s is after the issuer's %s", req.NotAfter.UTC().Format(time.RFC3339), p.cfg.Issuer.NotAfter.UTC().Format(time.RFC3339))
+	}
+	for _, u := range req.URIs {
+		if u == nil {
+			return nil, errors.New("request has a nil URI")
+		}
 	}
 	for _, e := range req.ExtraExtensions {
 		if e.Id.Equal(OIDPoison) || e.Id.Equal(OIDSCTList) || e.Id.Equal(OIDPrecertSigning) {

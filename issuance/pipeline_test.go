@@ -17,6 +17,7 @@ import (
 	"github.com/google/certificate-transparency-go/ctutil"
 	cttls "github.com/google/certificate-transparency-go/tls"
 	ctx509 "github.com/google/certificate-transparency-go/x509"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/certpipe/precert/ctsubmit"
@@ -29,11 +30,15 @@ import (
 )
 
 func TestIssueHappyPath(t *testing.T) {
-	for _, kt := range testpki.KeyTypes {
-		t.Run(kt.String(), func(t *testing.T) {
+	for _, c := range []struct {
+		kt   testpki.KeyType
+		lint bool
+	}{{testpki.ECDSAP256, true}, {testpki.RSA2048, true}, {testpki.ECDSAP256, false}, {testpki.RSA2048, false}} {
+		kt := c.kt
+		t.Run(fmt.Sprintf("%s/lint=%v", kt, c.lint), func(t *testing.T) {
 			e := pipetest.New(t, pipetest.Options{KeyType: kt})
 			checked := e.RequireCommittedBeforeCT()
-			p := e.Pipeline()
+			p := e.Pipeline(func(cfg *issuance.Config) { cfg.DisableLint = !c.lint })
 			res, err := p.Issue(e.Ctx, e.Request())
 			require.NoError(t, err)
 			require.Equal(t, ocspstate.Issued, res.State)
@@ -501,4 +506,38 @@ func TestFaultySignerPublishesNothing(t *testing.T) {
 	r := e.Record(ie.Serial)
 	require.Equal(t, ocspstate.Reserved, r.State)
 	require.Empty(t, r.PrecertDER)
+}
+
+// TestMetrics: each step of an issuance is observed once, under its name,
+// and the outcome counted.
+func TestMetrics(t *testing.T) {
+	e := pipetest.New(t, pipetest.Options{})
+	reg := prometheus.NewRegistry()
+	p := e.Pipeline(func(c *issuance.Config) { c.Registerer = reg; c.DisableLint = true })
+	for range 2 {
+		_, err := p.Issue(e.Ctx, e.Request())
+		require.NoError(t, err)
+	}
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	steps := map[string]uint64{}
+	var issued float64
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				switch {
+				case f.GetName() == "precert_issuance_step_seconds" && l.GetName() == "step":
+					steps[l.GetValue()] = m.GetHistogram().GetSampleCount()
+				case f.GetName() == "precert_issuance_total" && l.GetValue() == "issued":
+					issued = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	require.Equal(t, 2.0, issued)
+	for _, s := range []issuance.Step{issuance.StepReserve, issuance.StepSignPrecert, issuance.StepSignOCSP, issuance.StepCommitPrecert,
+		issuance.StepCT, issuance.StepCommitSCTs, issuance.StepBuildFinal, issuance.StepSignFinal, issuance.StepCommitFinal} {
+		require.Equal(t, uint64(2), steps[string(s)], s)
+	}
+	require.NotContains(t, steps, string(issuance.StepRevoke), "a step never taken has no series")
 }

@@ -11,11 +11,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/big"
 	"sync/atomic"
 
 	"github.com/certpipe/precert/internal/tbs"
-	"golang.org/x/crypto/cryptobyte"
-	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+	"github.com/certpipe/precert/internal/x509enc"
 )
 
 // issuer is the signing half of the pipeline. Every signature it makes
@@ -23,13 +23,15 @@ import (
 // those redeems a single-use token that only the prepare step — which runs
 // the lint and, for finals, the correspondence check — can mint.
 type issuer struct {
-	cert    *x509.Certificate
-	key     crypto.Signer
-	sigAlg  x509.SignatureAlgorithm
-	lintKey crypto.Signer     // throwaway key of the same type and size
-	lintCA  *x509.Certificate // cert with the issuer's names and the lint key
-	linter  Linter            // nil when linting is off
-	chain   [][]byte          // issuer chain following the leaf in CT submissions
+	cert   *x509.Certificate
+	key    crypto.Signer
+	sigAlg x509.SignatureAlgorithm
+	// sigAlgDER is sigAlg's DER AlgorithmIdentifier.
+	sigAlgDER []byte
+	lintKey   crypto.Signer     // throwaway key of the same type and size
+	lintCA    *x509.Certificate // cert with the issuer's names and the lint key
+	linter    Linter            // nil when linting is off
+	chain     [][]byte          // issuer chain following the leaf in CT submissions
 }
 
 func newIssuer(cert *x509.Certificate, key crypto.Signer, linter Linter, chain [][]byte) (*issuer, error) {
@@ -73,6 +75,17 @@ func newIssuer(cert *x509.Certificate, key crypto.Signer, linter Linter, chain [
 	lintCA := *cert
 	lintCA.PublicKey = is.lintKey.Public()
 	is.lintCA = &lintCA
+	// The AlgorithmIdentifier of every certificate this issuer signs, as
+	// x509.CreateCertificate writes it: taken from one it made.
+	probe, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(1), SignatureAlgorithm: is.sigAlg},
+		is.lintCA, is.lintKey.Public(), is.lintKey)
+	if err != nil {
+		return nil, fmt.Errorf("issuance: probing the signature algorithm: %w", err)
+	}
+	_, is.sigAlgDER, _, err = tbs.SplitCertificate(probe)
+	if err != nil {
+		return nil, fmt.Errorf("issuance: probing the signature algorithm: %w", err)
+	}
 	return is, nil
 }
 
@@ -80,34 +93,81 @@ func newIssuer(cert *x509.Certificate, key crypto.Signer, linter Linter, chain [
 // whose intent was reserved and linted.
 type precertToken struct {
 	intent []byte
+	parsed *x509.Certificate // a parse of intent under another signature
 	used   atomic.Bool
 }
 
 // finalToken lets signFinal sign exactly one final certificate TBS, which
 // has been checked against its precertificate and linted.
 type finalToken struct {
-	tbs  []byte
-	used atomic.Bool
+	tbs    []byte
+	parsed *x509.Certificate // a parse of tbs under another signature, or nil
+	used   atomic.Bool
 }
 
-// intent builds the precertificate's TBS by signing the template with the
-// lint key: the returned certificate is what gets linted, and its TBS is
-// the intent that is reserved and that the real signature must reproduce.
-func (is *issuer) intent(tmpl *x509.Certificate) (*x509.Certificate, error) {
+// intent is a precertificate's TBS before the real key signs it.
+type intent struct {
+	// cert carries the TBS: with linting on, signed with the lint key,
+	// for the linter; with linting off, with a placeholder signature
+	// (x509.ParseCertificate does not check signatures: it parses as the
+	// signed certificate will).
+	cert *x509.Certificate
+	// linted is true when cert is the lint-signed certificate.
+	linted bool
+}
+
+// tbs returns the intent: what is reserved, and what the real key signs.
+func (in *intent) tbs() []byte { return in.cert.RawTBSCertificate }
+
+// intent builds the precertificate's TBS. With linting on, it signs the
+// template with the lint key: the certificate is what gets linted, and its
+// TBS is the intent that is reserved and that the real signature must
+// reproduce. With linting off, that signature (and x509's check of it)
+// would serve nobody: x509enc encodes the very same TBS directly, and
+// x509.CreateCertificate still builds it for any template x509enc does not
+// support. Either way the TBS is parsed as a certificate before anything
+// is reserved, so a request that would make a malformed certificate fails
+// here.
+func (is *issuer) intent(tmpl *x509.Certificate) (*intent, error) {
 	tmpl.SignatureAlgorithm = is.sigAlg
+	if is.linter == nil {
+		if tbsDER, err := x509enc.TBS(tmpl, is.lintCA, tmpl.PublicKey); err == nil {
+			cert, err := is.parseUnsigned(tbsDER)
+			if err != nil {
+				return nil, fmt.Errorf("building the precertificate: %w", err)
+			}
+			return &intent{cert: cert}, nil
+		}
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, is.lintCA, tmpl.PublicKey, is.lintKey)
 	if err != nil {
 		return nil, fmt.Errorf("building the precertificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("building the precertificate: %w", err)
+	}
+	return &intent{cert: cert, linted: true}, nil
+}
+
+// parseUnsigned parses tbsDER as a certificate with an empty signature.
+func (is *issuer) parseUnsigned(tbsDER []byte) (*x509.Certificate, error) {
+	der, err := assemble(tbsDER, is.sigAlgDER, nil)
+	if err != nil {
+		return nil, err
 	}
 	return x509.ParseCertificate(der)
 }
 
 // preparePrecert lints the lint-signed precertificate and mints the token.
-func (is *issuer) preparePrecert(lintCert *x509.Certificate) (*precertToken, error) {
-	if err := is.lint(lintCert); err != nil {
+func (is *issuer) preparePrecert(in *intent) (*precertToken, error) {
+	if is.linter != nil && !in.linted {
+		return nil, errors.New("issuance: internal error: an intent built without the lint key cannot be linted")
+	}
+	if err := is.lint(in.cert); err != nil {
 		return nil, err
 	}
-	return &precertToken{intent: lintCert.RawTBSCertificate}, nil
+	return &precertToken{intent: in.tbs(), parsed: in.cert}, nil
 }
 
 func (is *issuer) lint(cert *x509.Certificate) error {
@@ -124,7 +184,7 @@ func (is *issuer) signPrecert(tok *precertToken) (*x509.Certificate, error) {
 	if tok == nil || !tok.used.CompareAndSwap(false, true) {
 		return nil, errTokenUsed
 	}
-	cert, err := is.signReal(tok.intent)
+	cert, err := is.signReal(tok.intent, tok.parsed)
 	if err != nil {
 		return nil, fmt.Errorf("signing the precertificate: %w", err)
 	}
@@ -135,23 +195,28 @@ func (is *issuer) signPrecert(tok *precertToken) (*x509.Certificate, error) {
 // list, checks it corresponds to the precertificate (I4), lints it signed
 // with the lint key, and mints the token.
 func (is *issuer) prepareFinal(precert *x509.Certificate, sctListValue []byte) (*finalToken, error) {
-	tbsDER, err := finalTBS(precert.RawTBSCertificate, sctListValue)
+	p, err := tbs.Parse(precert.RawTBSCertificate)
 	if err != nil {
 		return nil, fmt.Errorf("building the final certificate: %w", err)
 	}
-	if err := Correspond(precert.RawTBSCertificate, tbsDER); err != nil {
+	tbsDER, err := finalFrom(p, sctListValue)
+	if err != nil {
+		return nil, fmt.Errorf("building the final certificate: %w", err)
+	}
+	// The check parses the final TBS afresh: it does not trust finalFrom.
+	if err := correspond(p, tbsDER); err != nil {
 		return nil, err
 	}
+	var lintCert *x509.Certificate
 	if is.linter != nil {
-		lintCert, err := is.signAs(tbsDER, is.lintKey)
-		if err != nil {
+		if lintCert, err = is.signAs(tbsDER, is.lintKey); err != nil {
 			return nil, fmt.Errorf("signing the final certificate for linting: %w", err)
 		}
 		if err := is.lint(lintCert); err != nil {
 			return nil, err
 		}
 	}
-	return &finalToken{tbs: tbsDER}, nil
+	return &finalToken{tbs: tbsDER, parsed: lintCert}, nil
 }
 
 // signFinal signs the token's TBS with the real key.
@@ -159,23 +224,37 @@ func (is *issuer) signFinal(tok *finalToken) (*x509.Certificate, error) {
 	if tok == nil || !tok.used.CompareAndSwap(false, true) {
 		return nil, errTokenUsed
 	}
-	cert, err := is.signReal(tok.tbs)
+	cert, err := is.signReal(tok.tbs, tok.parsed)
 	if err != nil {
 		return nil, fmt.Errorf("signing the final certificate: %w", err)
 	}
 	return cert, nil
 }
 
-// signReal signs tbs with the real key. The certificate must carry exactly
-// tbs and its signature must verify against the issuer certificate, as
-// x509.CreateCertificate checks: a faulty signer must not produce a
-// certificate that anyone (a CT log, the caller) then sees.
-func (is *issuer) signReal(tbs []byte) (*x509.Certificate, error) {
-	cert, err := is.signAs(tbs, is.key)
+// signReal signs tbsDER with the real key. The certificate must carry
+// exactly tbsDER and its signature must verify against the issuer
+// certificate, as x509.CreateCertificate checks: a faulty signer must not
+// produce a certificate that anyone (a CT log, the caller) then sees.
+//
+// parsed, if not nil, is crypto/x509's parse of a certificate with the
+// same TBS and signature algorithm but another signature (the lint key's,
+// or none): x509.ParseCertificate reads the signature as opaque bytes, so
+// that parse is this certificate's but for Raw and Signature, and parsing
+// again would only repeat it.
+func (is *issuer) signReal(tbsDER []byte, parsed *x509.Certificate) (*x509.Certificate, error) {
+	der, sig, err := signTBS(tbsDER, is.sigAlg, is.key)
 	if err != nil {
 		return nil, err
 	}
-	if !bytes.Equal(cert.RawTBSCertificate, tbs) {
+	var cert *x509.Certificate
+	if parsed != nil && bytes.Equal(parsed.RawTBSCertificate, tbsDER) && parsed.SignatureAlgorithm == is.sigAlg {
+		c := *parsed
+		c.Raw, c.Signature = der, sig
+		cert = &c
+	} else if cert, err = x509.ParseCertificate(der); err != nil {
+		return nil, err
+	}
+	if signed, _, _, err := tbs.SplitCertificate(cert.Raw); err != nil || !bytes.Equal(signed, tbsDER) || !bytes.Equal(cert.RawTBSCertificate, tbsDER) {
 		return nil, errors.New("the signed certificate's TBS differs from the one meant to be signed")
 	}
 	if err := cert.CheckSignatureFrom(is.cert); err != nil {
@@ -186,19 +265,29 @@ func (is *issuer) signReal(tbs []byte) (*x509.Certificate, error) {
 
 // signAs signs tbs with key and parses the certificate.
 func (is *issuer) signAs(tbs []byte, key crypto.Signer) (*x509.Certificate, error) {
-	der, err := signTBS(tbs, is.sigAlg, key)
+	der, _, err := signTBS(tbs, is.sigAlg, key)
 	if err != nil {
 		return nil, err
 	}
 	return x509.ParseCertificate(der)
 }
 
-// signTBS signs a TBSCertificate and wraps it into a Certificate.
-func signTBS(tbsDER []byte, alg x509.SignatureAlgorithm, key crypto.Signer) ([]byte, error) {
-	t, err := tbs.Parse(tbsDER)
+// signTBS signs a TBSCertificate and wraps it into a Certificate. It
+// returns the certificate's DER and the signature.
+func signTBS(tbsDER []byte, alg x509.SignatureAlgorithm, key crypto.Signer) (der, sig []byte, err error) {
+	sigAlg, err := tbs.SignatureAlgorithm(tbsDER)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	if sig, err = sign(tbsDER, alg, key); err != nil {
+		return nil, nil, err
+	}
+	der, err = assemble(tbsDER, sigAlg, sig) // the outer algorithm equals the TBS's
+	return der, sig, err
+}
+
+// sign signs tbsDER with key as alg requires.
+func sign(tbsDER []byte, alg x509.SignatureAlgorithm, key crypto.Signer) ([]byte, error) {
 	var digest []byte
 	var opts crypto.SignerOpts
 	switch alg {
@@ -215,15 +304,11 @@ func signTBS(tbsDER []byte, alg x509.SignatureAlgorithm, key crypto.Signer) ([]b
 	default:
 		return nil, fmt.Errorf("unsupported signature algorithm %v", alg)
 	}
-	sig, err := key.Sign(rand.Reader, digest, opts)
-	if err != nil {
-		return nil, err
-	}
-	var b cryptobyte.Builder
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddBytes(tbsDER)
-		b.AddBytes(t.SigAlg) // the outer algorithm equals the TBS's
-		b.AddASN1BitString(sig)
-	})
-	return b.Bytes()
+	return key.Sign(rand.Reader, digest, opts)
+}
+
+// assemble wraps a TBSCertificate, its signature algorithm and a signature
+// into a DER Certificate.
+func assemble(tbsDER, sigAlg, sig []byte) ([]byte, error) {
+	return tbs.JoinCertificate(tbsDER, sigAlg, sig)
 }
