@@ -449,19 +449,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// validate returns the verdict on der for the request's issuer and serial
-// at now, or the problem that forbids serving it.
-func (h *Handler) validate(der []byte, sum *[32]byte, idx uint16, serial *big.Int, sk serialKey, now time.Time) (verdict, ocspstate.Problem, string) {
-	v, p, detail := h.verdictFor(der, sum, idx, serial, sk, true)
-	if p == 0 {
-		p, detail = v.fresh(now, h.skew)
-	}
-	if p != 0 {
-		return verdict{}, p, detail
-	}
-	return v, 0, ""
-}
-
 // verdictFor returns the verdict on der, whose SHA-256 is sum, for the
 // issuer at idx and serial, from the validation cache or by validating it
 // in full (remembering the verdict if remember), or the problem that
