@@ -479,29 +479,11 @@ func (s *BoltStore) Due(ctx context.Context, now time.Time, limit int) ([]*Recor
 	if limit <= 0 {
 		return nil, nil
 	}
-	return s.dueFrom(ctx, now, nil, limit)
+	return s.dueFrom(ctx, now, limit)
 }
 
-// DueAfter implements [DueReader].
-func (s *BoltStore) DueAfter(ctx context.Context, now time.Time, last *Record, limit int) ([]*Record, error) {
-	if err := s.readable(ctx); err != nil {
-		return nil, err
-	}
-	if limit <= 0 {
-		return nil, nil
-	}
-	if last == nil {
-		return s.dueFrom(ctx, now, nil, limit)
-	}
-	if err := lookupSerial(last.Issuer, last.Serial); err != nil {
-		return nil, err
-	}
-	return s.dueFrom(ctx, now, dueKey(last.Due, []byte(last.Key())), limit)
-}
-
-// dueFrom reads up to limit due records from the index, from the first
-// entry, or from the first after the entry after.
-func (s *BoltStore) dueFrom(ctx context.Context, now time.Time, after []byte, limit int) ([]*Record, error) {
+// dueFrom reads up to limit due records from the index.
+func (s *BoltStore) dueFrom(ctx context.Context, now time.Time, limit int) ([]*Record, error) {
 	end := dueKey(now, nil)
 	out := make([]*Record, 0, min(limit, 4096))
 	var sl slab // the records are decoded in chunks
@@ -510,13 +492,7 @@ func (s *BoltStore) dueFrom(ctx context.Context, now time.Time, after []byte, li
 	err := s.db.View(func(tx *bolt.Tx) error {
 		recs := tx.Bucket(bucketRecords)
 		c := tx.Bucket(bucketDue).Cursor()
-		k, v := c.First()
-		if after != nil {
-			if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
-				k, v = c.Next()
-			}
-		}
-		for ; k != nil && len(out) < limit; k, v = c.Next() {
+		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
 			if bytes.Compare(k[:8], end) > 0 {
 				break
 			}

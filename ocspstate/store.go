@@ -97,14 +97,17 @@ type Store interface {
 	Close() error
 }
 
-// DueReader is implemented by stores that can read the due index on from
-// a record already read, so that a sweep reads each due record once, even
-// while the commits of its earlier batches have not landed (until they
-// land, those records are still due). [BoltStore] implements it.
+// DueReader is implemented by stores that can read their due index cheaply
+// and on from an entry already read, so that a sweep reads each due record
+// once, even while the commits of its earlier batches have not landed
+// (until they land, those records are still due), and decodes the records
+// where it acts on them, on all cores. [BoltStore] implements it.
 type DueReader interface {
-	// DueAfter is [Store.Due] for the records that come after last in
-	// the index's order (due time, then issuer and serial), last being
-	// a record as Due or DueAfter returned it (its Due field places it).
-	// A nil last reads from the start.
-	DueAfter(ctx context.Context, now time.Time, last *Record, limit int) ([]*Record, error)
+	// DueAfter returns up to limit entries of the due index, due at or
+	// before now, in the order of [Store.Due] (due time, then issuer and
+	// serial), starting after last, an entry an earlier call returned
+	// (nil: from the start). Each entry's [DueEntry.Record] is the record
+	// Due would have returned. Entries committed concurrently may or may
+	// not be included.
+	DueAfter(ctx context.Context, now time.Time, last *DueEntry, limit int) ([]DueEntry, error)
 }

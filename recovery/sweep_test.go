@@ -1,6 +1,7 @@
 package recovery_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/certpipe/precert/ctsubmit"
 	"github.com/certpipe/precert/internal/ctlogtest"
@@ -399,4 +401,46 @@ func TestSweepManyBatches(t *testing.T) {
 		})
 	}
 	require.Empty(t, audit(t, e))
+}
+
+// TestSweepDamagedRecord: a record whose due index entry cannot be decoded
+// is reported as that record's error, and the sweep handles the others.
+func TestSweepDamagedRecord(t *testing.T) {
+	e := pipetest.New(t, pipetest.Options{})
+	p := e.Pipeline(func(c *issuance.Config) { c.DisableLint = true })
+	var serials []*big.Int
+	for i := 0; i < 3; i++ {
+		res, err := p.Issue(e.Ctx, e.Request())
+		require.NoError(t, err)
+		serials = append(serials, res.Final.SerialNumber)
+	}
+	due, err := e.Store.Due(e.Ctx, time.Unix(1<<40, 0), 1)
+	require.NoError(t, err)
+	e.Clock.Advance(due[0].Due.Sub(e.Clock.Now()) + time.Hour)
+
+	// Truncate the damaged record's entry in the due index, on disk.
+	require.NoError(t, e.Store.Close())
+	db, err := bolt.Open(e.Path, 0o600, nil)
+	require.NoError(t, err)
+	key := []byte(ocspstate.NewKey(e.IssuerID(), serials[1]))
+	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("due"))
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if bytes.Equal(k[8:], key) {
+				return b.Put(append([]byte(nil), k...), append([]byte(nil), v[:len(v)/2]...))
+			}
+		}
+		return errors.New("no due entry for the record")
+	}))
+	require.NoError(t, db.Close())
+	e.Store = e.OpenStore()
+
+	rep, err := sweeper(t, e).Sweep(e.Ctx)
+	require.NoError(t, err, "one bad record never stops the sweep")
+	require.Equal(t, 3, rep.Due)
+	require.Equal(t, 2, rep.Count(recovery.ActionRefreshed), "%s", rep)
+	require.Len(t, rep.Errors, 1)
+	require.ErrorIs(t, rep.Errors[0].Err, ocspstate.ErrCorrupt)
+	require.Equal(t, 0, rep.Errors[0].Serial.Cmp(serials[1]))
 }

@@ -1044,7 +1044,7 @@ func testDueAfter(t *testing.T, e *env) {
 
 	for _, limit := range []int{1, 2, 3, 7, 100} {
 		var got []*ocspstate.Record
-		var last *ocspstate.Record
+		var last *ocspstate.DueEntry
 		for reads := 0; ; reads++ {
 			require.Less(t, reads, 20, "DueAfter never ran out")
 			page, err := dr.DueAfter(e.ctx, now, last, limit)
@@ -1053,8 +1053,14 @@ func testDueAfter(t *testing.T, e *env) {
 			if len(page) == 0 {
 				break
 			}
-			got = append(got, page...)
-			last = page[len(page)-1]
+			for i := range page {
+				r, err := page[i].Record()
+				require.NoError(t, err)
+				require.Equal(t, r.Issuer, page[i].Issuer())
+				require.Equal(t, 0, r.Serial.Cmp(page[i].Serial()))
+				got = append(got, r)
+			}
+			last = &page[len(page)-1]
 		}
 		require.Len(t, got, len(want), "limit %d: each due record once", limit)
 		for i := range want {
@@ -1062,16 +1068,24 @@ func testDueAfter(t *testing.T, e *env) {
 		}
 	}
 
-	// Reading on from a record whose entry has since moved (its lease
+	// Reading on from an entry whose record has since moved (its lease
 	// renewed, due later) still continues from where it was.
 	first, err := dr.DueAfter(e.ctx, now, nil, 1)
 	require.NoError(t, err)
 	require.Len(t, first, 1)
-	e.update(first[0], func(r *ocspstate.Record) error { r.Lease.Expires = base.Add(9 * time.Minute); return nil })
-	rest, err := dr.DueAfter(e.ctx, now, first[0], 100)
+	moved, err := first[0].Record()
 	require.NoError(t, err)
-	require.Len(t, rest, len(all), "the six after it, and the moved record at its new place")
-	require.Equal(t, 0, rest[len(rest)-1].Serial.Cmp(first[0].Serial))
+	e.update(moved, func(r *ocspstate.Record) error { r.Lease.Expires = base.Add(9 * time.Minute); return nil })
+	restEntries, err := dr.DueAfter(e.ctx, now, &first[0], 100)
+	require.NoError(t, err)
+	require.Len(t, restEntries, len(all), "the six after it, and the moved record at its new place")
+	var rest []*ocspstate.Record
+	for i := range restEntries {
+		r, err := restEntries[i].Record()
+		require.NoError(t, err)
+		rest = append(rest, r)
+	}
+	require.Equal(t, 0, rest[len(rest)-1].Serial.Cmp(moved.Serial))
 	none, err := dr.DueAfter(e.ctx, base.Add(30*time.Second), nil, 100)
 	require.NoError(t, err)
 	require.Empty(t, none)
