@@ -63,6 +63,7 @@ type ResponseSigner struct {
 	issuerID IssuerID
 	signer   *x509.Certificate // Responder or Issuer
 	enc      *responseEncoder
+	ik       *issuerKey // the issuer, with its CertID hashes
 }
 
 // DefaultResponseValidity is the validity used when
@@ -111,6 +112,9 @@ func NewResponseSigner(cfg SignerConfig) (*ResponseSigner, error) {
 		s.signer = cfg.Responder
 	}
 	var err error
+	if s.ik, err = newIssuerKey(cfg.Issuer); err != nil {
+		return nil, err
+	}
 	if s.enc, err = newResponseEncoder(cfg.Issuer, cfg.Responder, cfg.Key, cfg.CertIDHash); err != nil {
 		return nil, err
 	}
@@ -188,7 +192,7 @@ func (s *ResponseSigner) sign(serial *big.Int, status Status, revokedAt time.Tim
 		return nil, fmt.Errorf("ocspstate: signing response for serial %s: %w", SerialHex(serial), err)
 	}
 	// Check what was signed before anyone sees it.
-	info, err := parseAndVerify(der, s.cfg.Issuer, s.issuerID, verifySig)
+	info, err := parseAndVerify(der, s.ik, verifySig)
 	if err == nil {
 		err = info.check(Expect{Serial: serial, Status: status, RevokedAt: revokedAt, Reason: reason})
 	}

@@ -142,7 +142,11 @@ func ExpectRecord(r *Record, now time.Time, skew time.Duration) Expect {
 // bounds; and that it says what want expects. It verifies the signature
 // every time: use a [Validator] for many responses.
 func Validate(der []byte, issuer *x509.Certificate, want Expect) (*ResponseInfo, error) {
-	info, err := parseAndVerify(der, issuer, IssuerIDOf(issuer), true)
+	ik, err := newIssuerKey(issuer)
+	if err != nil {
+		return nil, err
+	}
+	info, err := parseAndVerify(der, ik, true)
 	if err != nil {
 		return nil, withSerial(err, want.Serial)
 	}
@@ -158,33 +162,69 @@ func Validate(der []byte, issuer *x509.Certificate, want Expect) (*ResponseInfo,
 // costs a hash and a map lookup. Freshness and expectations are checked on
 // every call. A Validator is safe for concurrent use.
 type Validator struct {
-	issuers map[IssuerID]*x509.Certificate
+	issuers map[IssuerID]*issuerKey
+}
+
+// issuerKey is an issuer certificate with what checking a CertID against
+// it needs, computed once.
+type issuerKey struct {
+	cert                  *x509.Certificate
+	id                    IssuerID
+	sha1Name, sha1Key     []byte
+	sha256Name, sha256Key []byte
+}
+
+func newIssuerKey(c *x509.Certificate) (*issuerKey, error) {
+	if c == nil {
+		return nil, errors.New("ocspstate: nil issuer certificate")
+	}
+	k := &issuerKey{cert: c, id: IssuerIDOf(c)}
+	var err error
+	if k.sha1Name, k.sha1Key, err = IssuerHashes(c, crypto.SHA1); err != nil {
+		return nil, err
+	}
+	if k.sha256Name, k.sha256Key, err = IssuerHashes(c, crypto.SHA256); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// hashes returns the issuer's CertID hashes under h, SHA-1 or SHA-256.
+func (k *issuerKey) hashes(h crypto.Hash) (name, key []byte) {
+	if h == crypto.SHA256 {
+		return k.sha256Name, k.sha256Key
+	}
+	return k.sha1Name, k.sha1Key
 }
 
 // NewValidator returns a Validator for responses about certificates issued
 // by issuers.
 func NewValidator(issuers ...*x509.Certificate) (*Validator, error) {
-	v := &Validator{issuers: make(map[IssuerID]*x509.Certificate, len(issuers))}
+	v := &Validator{issuers: make(map[IssuerID]*issuerKey, len(issuers))}
 	for _, c := range issuers {
-		if c == nil {
-			return nil, errors.New("ocspstate: nil issuer certificate")
+		k, err := newIssuerKey(c)
+		if err != nil {
+			return nil, err
 		}
-		v.issuers[IssuerIDOf(c)] = c
+		v.issuers[k.id] = k
 	}
 	return v, nil
 }
 
 // Issuer returns the issuer certificate for id.
 func (v *Validator) Issuer(id IssuerID) (*x509.Certificate, bool) {
-	c, ok := v.issuers[id]
-	return c, ok
+	k, ok := v.issuers[id]
+	if !ok {
+		return nil, false
+	}
+	return k.cert, true
 }
 
 // Issuers returns every issuer certificate the Validator knows.
 func (v *Validator) Issuers() []*x509.Certificate {
 	out := make([]*x509.Certificate, 0, len(v.issuers))
-	for _, c := range v.issuers {
-		out = append(out, c)
+	for _, k := range v.issuers {
+		out = append(out, k.cert)
 	}
 	return out
 }
@@ -200,11 +240,11 @@ func (v *Validator) Validate(der []byte, id IssuerID, want Expect) (*ResponseInf
 		}
 		return info, nil
 	}
-	issuer, ok := v.issuers[id]
+	ik, ok := v.issuers[id]
 	if !ok {
 		return nil, &ValidationError{Problem: ProblemUnknownIssuer, Serial: want.Serial, Detail: fmt.Sprintf("no certificate configured for issuer %s", id)}
 	}
-	info, err := parseAndVerify(der, issuer, id, true)
+	info, err := parseAndVerify(der, ik, true)
 	if err != nil {
 		return nil, withSerial(err, want.Serial)
 	}
@@ -298,7 +338,8 @@ const (
 // parseAndVerify does every check that depends only on the bytes and the
 // issuer; verifySig false skips only the signature check (for responses a
 // ResponseSigner just produced with a key it proved at construction).
-func parseAndVerify(der []byte, issuer *x509.Certificate, id IssuerID, verifySig bool) (*ResponseInfo, error) {
+func parseAndVerify(der []byte, ik *issuerKey, verifySig bool) (*ResponseInfo, error) {
+	issuer, id := ik.cert, ik.id
 	raw, err := parseResponse(der)
 	if err != nil {
 		return nil, err
@@ -333,10 +374,7 @@ func parseAndVerify(der []byte, issuer *x509.Certificate, id IssuerID, verifySig
 	default:
 		return nil, &ValidationError{Problem: ProblemCertID, Serial: info.Serial, Detail: fmt.Sprintf("CertID hash algorithm %v is neither SHA-1 nor SHA-256", raw.hashOID)}
 	}
-	nameHash, keyHash, err := IssuerHashes(issuer, info.CertIDHash)
-	if err != nil {
-		return nil, err
-	}
+	nameHash, keyHash := ik.hashes(info.CertIDHash)
 	if !bytes.Equal(raw.nameHash, nameHash) || !bytes.Equal(raw.keyHash, keyHash) {
 		return nil, &ValidationError{Problem: ProblemCertID, Serial: info.Serial, Detail: "CertID issuer hashes do not match issuer " + issuer.Subject.String()}
 	}
