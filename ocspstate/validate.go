@@ -713,7 +713,10 @@ func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // verified remembers responses whose signature has been checked (or which
 // a ResponseSigner produced with a proven key), keyed by SHA-256 of their
-// bytes. Bounded: each shard is dropped whole when full.
+// bytes. Bounded: each shard is dropped whole when full. Entries hold no
+// pointers, so that a full cache (a quarter of a million responses, in a
+// process that signs or serves them all day) costs the garbage collector
+// nothing to mark; each hit builds a fresh ResponseInfo.
 var verified = newVerifiedCache(1 << 18)
 
 type verifiedCache struct {
@@ -723,13 +726,75 @@ type verifiedCache struct {
 
 type verifiedShard struct {
 	mu sync.RWMutex
-	m  map[[32]byte]*ResponseInfo
+	m  map[[32]byte]verifiedInfo
+}
+
+// verifiedInfo is a ResponseInfo packed without pointers.
+type verifiedInfo struct {
+	issuer                                                   IssuerID
+	serial                                                   [MaxSerialOctets]byte // big-endian, right-aligned
+	status                                                   Status
+	reason, certIDHash                                       uint8
+	delegated                                                bool
+	revokedAt, producedAt, thisUpdate, nextUpdate, signerEnd packedTime
+}
+
+// packedTime is a time.Time without its location (ResponseInfo's times
+// are UTC), the zero time included.
+type packedTime struct {
+	sec  int64
+	nsec int32
+	set  bool
+}
+
+func packTime(t time.Time) packedTime {
+	if t.IsZero() {
+		return packedTime{}
+	}
+	return packedTime{sec: t.Unix(), nsec: int32(t.Nanosecond()), set: true}
+}
+
+func (p packedTime) time() time.Time {
+	if !p.set {
+		return time.Time{}
+	}
+	return time.Unix(p.sec, int64(p.nsec)).UTC()
+}
+
+// pack reports false for what the packed form cannot hold exactly; such a
+// response is simply not remembered.
+func pack(info *ResponseInfo) (verifiedInfo, bool) {
+	v := verifiedInfo{issuer: info.issuer, status: info.Status, delegated: info.Delegated,
+		revokedAt: packTime(info.RevokedAt), producedAt: packTime(info.ProducedAt), thisUpdate: packTime(info.ThisUpdate),
+		nextUpdate: packTime(info.NextUpdate), signerEnd: packTime(info.SignerNotAfter)}
+	if info.Serial == nil || info.Serial.Sign() <= 0 || (info.Serial.BitLen()+7)/8 > MaxSerialOctets ||
+		info.Reason < 0 || info.Reason > 255 || info.CertIDHash > 255 {
+		return v, false
+	}
+	for _, t := range []time.Time{info.RevokedAt, info.ProducedAt, info.ThisUpdate, info.NextUpdate, info.SignerNotAfter} {
+		if !t.IsZero() && t.Location() != time.UTC {
+			return v, false
+		}
+	}
+	info.Serial.FillBytes(v.serial[:])
+	v.reason, v.certIDHash = uint8(info.Reason), uint8(info.CertIDHash)
+	return v, true
+}
+
+func (v *verifiedInfo) unpack() *ResponseInfo {
+	return &ResponseInfo{
+		Serial: new(big.Int).SetBytes(v.serial[:]), Status: v.status,
+		RevokedAt: v.revokedAt.time(), Reason: int(v.reason), ProducedAt: v.producedAt.time(),
+		ThisUpdate: v.thisUpdate.time(), NextUpdate: v.nextUpdate.time(),
+		CertIDHash: crypto.Hash(v.certIDHash), Delegated: v.delegated, SignerNotAfter: v.signerEnd.time(),
+		issuer: v.issuer,
+	}
 }
 
 func newVerifiedCache(size int) *verifiedCache {
 	c := &verifiedCache{perShard: size / 16}
 	for i := range c.shards {
-		c.shards[i].m = make(map[[32]byte]*ResponseInfo)
+		c.shards[i].m = make(map[[32]byte]verifiedInfo)
 	}
 	return c
 }
@@ -737,17 +802,24 @@ func newVerifiedCache(size int) *verifiedCache {
 func (c *verifiedCache) get(sum [32]byte) (*ResponseInfo, bool) {
 	s := &c.shards[sum[0]&15]
 	s.mu.RLock()
-	info, ok := s.m[sum]
+	v, ok := s.m[sum]
 	s.mu.RUnlock()
-	return info, ok
+	if !ok {
+		return nil, false
+	}
+	return v.unpack(), true
 }
 
 func (c *verifiedCache) put(sum [32]byte, info *ResponseInfo) {
+	v, ok := pack(info)
+	if !ok {
+		return
+	}
 	s := &c.shards[sum[0]&15]
 	s.mu.Lock()
 	if len(s.m) >= c.perShard {
-		s.m = make(map[[32]byte]*ResponseInfo, c.perShard)
+		s.m = make(map[[32]byte]verifiedInfo, c.perShard)
 	}
-	s.m[sum] = info
+	s.m[sum] = v
 	s.mu.Unlock()
 }
