@@ -55,7 +55,7 @@ func (s *BoltStore) DueAfter(ctx context.Context, now time.Time, last *DueEntry,
 		return nil, nil
 	}
 	end := dueKey(now, nil)
-	out := make([]DueEntry, 0, min(limit, 4096))
+	out := make([]DueEntry, 0, min(limit, 1<<14))
 	var sl slab
 	err := s.db.View(func(tx *bolt.Tx) error {
 		recs := tx.Bucket(bucketRecords)
@@ -85,7 +85,9 @@ func (s *BoltStore) DueAfter(ctx context.Context, now time.Time, last *DueEntry,
 					return fmt.Errorf("%w: due index names a missing record", ErrCorrupt)
 				}
 			}
-			out = append(out, DueEntry{dueKey: sl.clone(k), hot: sl.clone(v)})
+			// One copy of key and value, side by side.
+			kv := sl.clone2(k, v)
+			out = append(out, DueEntry{dueKey: kv[:len(k):len(k)], hot: kv[len(k):]})
 		}
 		return nil
 	})

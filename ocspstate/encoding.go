@@ -270,6 +270,18 @@ func (sl *slab) clone(b []byte) []byte {
 	return c
 }
 
+// clone2 returns a copy of a followed by b, from sl (not nil).
+func (sl *slab) clone2(a, b []byte) []byte {
+	n := len(a) + len(b)
+	if len(sl.bytes) < n {
+		sl.bytes = make([]byte, max(n, 256<<10))
+	}
+	c := sl.bytes[:n:n]
+	sl.bytes = sl.bytes[n:]
+	copy(c[copy(c, a):], b)
+	return c
+}
+
 func cloneOrNil(b []byte) []byte {
 	if len(b) == 0 {
 		return nil
