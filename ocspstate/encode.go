@@ -12,12 +12,13 @@ import (
 	"math/big"
 	"time"
 
+	"github.com/certpipe/precert/internal/derw"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
-// responseEncoder writes signed OCSP responses (RFC 6960 §4.2.1) directly
-// with cryptobyte. Everything that is the same for every response of one
+// responseEncoder writes signed OCSP responses (RFC 6960 §4.2.1) directly,
+// with internal/derw (one buffer, no allocation per element). Everything that is the same for every response of one
 // signer — the responder ID, the CertID's hash algorithm and issuer
 // hashes, the signature algorithm, the delegated responder's certificate —
 // is encoded once, so a response costs its signature and a few hundred
@@ -98,38 +99,38 @@ func algorithmIdentifier(oid asn1.ObjectIdentifier, withNull bool) []byte {
 // caller checked); for Revoked, revokedAt is set and reason is a CRLReason
 // code, omitted when zero (unspecified), as x/crypto/ocsp does.
 func (e *responseEncoder) encode(serial *big.Int, status Status, revokedAt time.Time, reason int, thisUpdate, nextUpdate, producedAt time.Time) ([]byte, error) {
-	tbs := cryptobyte.NewBuilder(make([]byte, 0, 256))
-	tbs.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // ResponseData
-		b.AddBytes(e.responderID)
-		b.AddASN1GeneralizedTime(producedAt.UTC())
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // responses
-			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // SingleResponse
-				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // CertID
-					b.AddBytes(e.certIDAlg)
-					b.AddASN1OctetString(e.nameHash)
-					b.AddASN1OctetString(e.keyHash)
-					b.AddASN1BigInt(serial)
-				})
-				if status == Revoked {
-					b.AddASN1(cbasn1.Tag(1).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) { // RevokedInfo
-						b.AddASN1GeneralizedTime(revokedAt.UTC())
-						if reason != 0 {
-							b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-								b.AddASN1Enum(int64(reason))
-							})
-						}
-					})
-				} else {
-					b.AddASN1(cbasn1.Tag(0).ContextSpecific(), func(*cryptobyte.Builder) {}) // good: [0] IMPLICIT NULL
-				}
-				b.AddASN1GeneralizedTime(thisUpdate.UTC())
-				b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-					b.AddASN1GeneralizedTime(nextUpdate.UTC())
-				})
-			})
-		})
-	})
-	tbsDER, err := tbs.Bytes()
+	w := derw.Writer{B: make([]byte, 0, 256)}
+	rd := w.Open(derw.Sequence) // ResponseData
+	w.Raw(e.responderID)
+	w.GeneralizedTime(producedAt)
+	rs := w.Open(derw.Sequence)  // responses
+	sr := w.Open(derw.Sequence)  // SingleResponse
+	cid := w.Open(derw.Sequence) // CertID
+	w.Raw(e.certIDAlg)
+	w.Primitive(derw.OctetString, e.nameHash)
+	w.Primitive(derw.OctetString, e.keyHash)
+	w.BigInt(serial)
+	w.Close(cid)
+	if status == Revoked {
+		ri := w.Open(derw.ContextCons | 1) // RevokedInfo
+		w.GeneralizedTime(revokedAt)
+		if reason != 0 {
+			r := w.Open(derw.ContextCons) // [0] EXPLICIT CRLReason
+			w.Enum(int64(reason))
+			w.Close(r)
+		}
+		w.Close(ri)
+	} else {
+		w.Primitive(derw.Context, nil) // good: [0] IMPLICIT NULL
+	}
+	w.GeneralizedTime(thisUpdate)
+	nu := w.Open(derw.ContextCons) // [0] EXPLICIT nextUpdate
+	w.GeneralizedTime(nextUpdate)
+	w.Close(nu)
+	w.Close(sr)
+	w.Close(rs)
+	w.Close(rd)
+	tbsDER, err := w.Bytes()
 	if err != nil {
 		return nil, err
 	}
@@ -139,28 +140,35 @@ func (e *responseEncoder) encode(serial *big.Int, status Status, revokedAt time.
 	if err != nil {
 		return nil, err
 	}
-	out := cryptobyte.NewBuilder(make([]byte, 0, len(tbsDER)+len(sig)+len(e.cert)+64))
-	out.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // OCSPResponse
-		b.AddASN1Enum(0) // successful
-		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // ResponseBytes
-				b.AddASN1ObjectIdentifier(oidOCSPBasic)
-				b.AddASN1(cbasn1.OCTET_STRING, func(b *cryptobyte.Builder) {
-					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // BasicOCSPResponse
-						b.AddBytes(tbsDER)
-						b.AddBytes(e.sigAlg)
-						b.AddASN1BitString(sig)
-						if e.cert != nil {
-							b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-								b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-									b.AddBytes(e.cert)
-								})
-							})
-						}
-					})
-				})
-			})
-		})
-	})
+	out := derw.Writer{B: make([]byte, 0, len(tbsDER)+len(sig)+len(e.cert)+64)}
+	resp := out.Open(derw.Sequence) // OCSPResponse
+	out.Enum(0)                     // successful
+	rb0 := out.Open(derw.ContextCons)
+	rb := out.Open(derw.Sequence) // ResponseBytes
+	out.Raw(derOIDOCSPBasic)
+	os := out.Open(derw.OctetString)
+	basic := out.Open(derw.Sequence) // BasicOCSPResponse
+	out.Raw(tbsDER)
+	out.Raw(e.sigAlg)
+	out.BitStringBytes(sig)
+	if e.cert != nil {
+		certs := out.Open(derw.ContextCons)
+		seq := out.Open(derw.Sequence)
+		out.Raw(e.cert)
+		out.Close(seq)
+		out.Close(certs)
+	}
+	out.Close(basic)
+	out.Close(os)
+	out.Close(rb)
+	out.Close(rb0)
+	out.Close(resp)
 	return out.Bytes()
 }
+
+// derOIDOCSPBasic is the DER OBJECT IDENTIFIER id-pkix-ocsp-basic.
+var derOIDOCSPBasic = func() []byte {
+	var w derw.Writer
+	w.ObjectIdentifier(oidOCSPBasic)
+	return w.B
+}()

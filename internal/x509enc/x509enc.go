@@ -43,11 +43,11 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"github.com/certpipe/precert/internal/derw"
 	"math/bits"
 	"net"
 	"net/url"
 	"slices"
-	"time"
 	"unicode/utf8"
 )
 
@@ -106,31 +106,31 @@ func encodeTBS(tmpl, parent *x509.Certificate, pub any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &der{b: make([]byte, 0, sizeHint)}
-	tbs := d.open(tagSequence)
-	v := d.open(tagContextCons) // [0]
-	d.int64(2)                  // v3
-	d.close(v)
-	d.bigInt(tmpl.SerialNumber)
-	d.raw(sigAlg)
-	issuerAt := len(d.b)
+	d := &der{Writer: derw.Writer{B: make([]byte, 0, sizeHint)}}
+	tbs := d.Open(tagSequence)
+	v := d.Open(tagContextCons) // [0]
+	d.Int64(2)                  // v3
+	d.Close(v)
+	d.BigInt(tmpl.SerialNumber)
+	d.Raw(sigAlg)
+	issuerAt := len(d.B)
 	if len(parent.RawSubject) > 0 {
-		d.raw(parent.RawSubject)
+		d.Raw(parent.RawSubject)
 	} else {
 		d.name(&parent.Subject)
 	}
-	issuerEnd := len(d.b)
-	validity := d.open(tagSequence)
-	d.time(tmpl.NotBefore)
-	d.time(tmpl.NotAfter)
-	d.close(validity)
-	subjectAt := len(d.b)
+	issuerEnd := len(d.B)
+	validity := d.Open(tagSequence)
+	d.Time(tmpl.NotBefore)
+	d.Time(tmpl.NotAfter)
+	d.Close(validity)
+	subjectAt := len(d.B)
 	if len(tmpl.RawSubject) > 0 {
-		d.raw(tmpl.RawSubject)
+		d.Raw(tmpl.RawSubject)
 	} else {
 		d.name(&tmpl.Subject)
 	}
-	issuer, subject := d.b[issuerAt:issuerEnd], d.b[subjectAt:len(d.b)]
+	issuer, subject := d.B[issuerAt:issuerEnd], d.B[subjectAt:len(d.B)]
 	aki := tmpl.AuthorityKeyId
 	if !bytes.Equal(issuer, subject) && len(parent.SubjectKeyId) > 0 {
 		aki = parent.SubjectKeyId
@@ -138,11 +138,11 @@ func encodeTBS(tmpl, parent *x509.Certificate, pub any) ([]byte, error) {
 	subjectEmpty := bytes.Equal(subject, emptyName)
 	d.publicKeyInfo(pub)
 	d.extensions(tmpl, subjectEmpty, aki)
-	d.close(tbs)
-	if d.err != nil {
-		return nil, d.err
+	d.Close(tbs)
+	if d.Err != nil {
+		return nil, d.Err
 	}
-	return d.b, nil
+	return d.B, nil
 }
 
 // checkSupported refuses templates that use a field TBS does not encode.
@@ -238,13 +238,13 @@ var sigAlgs = func() map[x509.SignatureAlgorithm][]byte {
 		{x509.PureEd25519, asn1.ObjectIdentifier{1, 3, 101, 112}, false},
 	} {
 		var d der
-		seq := d.open(tagSequence)
-		d.oid(a.oid)
+		seq := d.Open(tagSequence)
+		d.ObjectIdentifier(a.oid)
 		if a.null {
-			d.raw([]byte{0x05, 0x00})
+			d.Raw([]byte{0x05, 0x00})
 		}
-		d.close(seq)
-		m[a.alg] = d.b
+		d.Close(seq)
+		m[a.alg] = d.B
 	}
 	return m
 }()
@@ -263,41 +263,41 @@ func (d *der) publicKeyInfo(pub any) {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
 		if k == nil {
-			d.fail(unsupported("nil ECDSA key"))
+			d.Fail(unsupported("nil ECDSA key"))
 			return
 		}
 		oid, ok := namedCurves[k.Curve]
 		if !ok {
-			d.fail(unsupported("elliptic curve"))
+			d.Fail(unsupported("elliptic curve"))
 			return
 		}
 		point, err := k.Bytes()
 		if err != nil {
-			d.fail(fmt.Errorf("x509enc: ECDSA key: %w", err))
+			d.Fail(fmt.Errorf("x509enc: ECDSA key: %w", err))
 			return
 		}
-		spki := d.open(tagSequence)
-		alg := d.open(tagSequence)
-		d.oid(oidPublicKeyECDSA)
-		d.oid(oid)
-		d.close(alg)
-		d.bitString(point)
-		d.close(spki)
+		spki := d.Open(tagSequence)
+		alg := d.Open(tagSequence)
+		d.ObjectIdentifier(oidPublicKeyECDSA)
+		d.ObjectIdentifier(oid)
+		d.Close(alg)
+		d.BitStringBytes(point)
+		d.Close(spki)
 	case *rsa.PublicKey, ed25519.PublicKey:
 		if k, ok := k.(*rsa.PublicKey); ok && (k == nil || k.N == nil) {
-			d.fail(unsupported("nil RSA key"))
+			d.Fail(unsupported("nil RSA key"))
 			return
 		}
 		// x509's own encoder, which CreateCertificate uses too: these
 		// keys are rare enough here.
 		spki, err := x509.MarshalPKIXPublicKey(k)
 		if err != nil {
-			d.fail(err)
+			d.Fail(err)
 			return
 		}
-		d.raw(spki)
+		d.Raw(spki)
 	default:
-		d.fail(unsupported(fmt.Sprintf("public key type %T", pub)))
+		d.Fail(unsupported(fmt.Sprintf("public key type %T", pub)))
 	}
 }
 
@@ -329,35 +329,35 @@ func single(s string) []string {
 // sorted by their encodings (a DER SET OF); each value a PrintableString if
 // encoding/asn1 would choose one, else a UTF8String.
 func (d *der) name(n *pkix.Name) {
-	seq := d.open(tagSequence)
+	seq := d.Open(tagSequence)
 	for _, a := range nameAttrs {
 		values := a.get(n)
 		switch len(values) {
 		case 0:
 		case 1:
-			set := d.open(tagSet)
+			set := d.Open(tagSet)
 			d.atv(a.oid, values[0])
-			d.close(set)
+			d.Close(set)
 		default:
 			atvs := make([][]byte, len(values))
 			for i, v := range values {
 				var e der
 				e.atv(a.oid, v)
-				if e.err != nil {
-					d.fail(e.err)
+				if e.Err != nil {
+					d.Fail(e.Err)
 					return
 				}
-				atvs[i] = e.b
+				atvs[i] = e.B
 			}
 			slices.SortFunc(atvs, bytes.Compare)
-			set := d.open(tagSet)
+			set := d.Open(tagSet)
 			for _, atv := range atvs {
-				d.raw(atv)
+				d.Raw(atv)
 			}
-			d.close(set)
+			d.Close(set)
 		}
 	}
-	d.close(seq)
+	d.Close(seq)
 }
 
 // atv writes an AttributeTypeAndValue with a string value.
@@ -366,19 +366,19 @@ func (d *der) atv(oid asn1.ObjectIdentifier, v string) {
 	for i := 0; i < len(v); i++ {
 		if !printable(v[i]) {
 			if !utf8.ValidString(v) {
-				d.fail(errors.New("x509enc: name attribute is not valid UTF-8"))
+				d.Fail(errors.New("x509enc: name attribute is not valid UTF-8"))
 				return
 			}
 			tag = tagUTF8String
 			break
 		}
 	}
-	s := d.open(tagSequence)
-	d.oid(oid)
-	str := d.open(tag)
-	d.b = append(d.b, v...)
-	d.close(str)
-	d.close(s)
+	s := d.Open(tagSequence)
+	d.ObjectIdentifier(oid)
+	str := d.Open(tag)
+	d.B = append(d.B, v...)
+	d.Close(str)
+	d.Close(s)
 }
 
 // printable reports whether c is in the PrintableString set encoding/asn1
@@ -387,43 +387,6 @@ func printable(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
 		'\'' <= c && c <= ')' || '+' <= c && c <= '/' ||
 		c == ' ' || c == ':' || c == '=' || c == '?'
-}
-
-// time writes t in UTC as encoding/asn1 marshals a time.Time: UTCTime
-// from 1950 to 2049, GeneralizedTime otherwise, whole seconds, 'Z'.
-func (d *der) time(t time.Time) {
-	t = t.UTC()
-	year := t.Year()
-	var s int
-	switch {
-	case 1950 <= year && year < 2050:
-		s = d.open(tagUTCTime)
-		d.b = appendDigits(d.b, year%100, 2)
-	case 0 <= year && year <= 9999:
-		s = d.open(tagGeneralizedTime)
-		d.b = appendDigits(d.b, year, 4)
-	default:
-		d.fail(errors.New("x509enc: time out of range for GeneralizedTime"))
-		return
-	}
-	_, month, day := t.Date()
-	hour, minute, sec := t.Clock()
-	d.b = appendDigits(d.b, int(month), 2)
-	d.b = appendDigits(d.b, day, 2)
-	d.b = appendDigits(d.b, hour, 2)
-	d.b = appendDigits(d.b, minute, 2)
-	d.b = appendDigits(d.b, sec, 2)
-	d.b = append(d.b, 'Z')
-	d.close(s)
-}
-
-func appendDigits(dst []byte, v, n int) []byte {
-	var d [4]byte
-	for i := n - 1; i >= 0; i-- {
-		d[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return append(dst, d[:n]...)
 }
 
 // extensions writes the [3] extensions field in CreateCertificate's
@@ -441,9 +404,9 @@ func (d *der) extensions(t *x509.Certificate, subjectEmpty bool, aki []byte) {
 		}
 		return true
 	}
-	wrapper := d.open(tagContextCons | 3)
-	seq := d.open(tagSequence)
-	start := len(d.b)
+	wrapper := d.Open(tagContextCons | 3)
+	seq := d.Open(tagSequence)
+	start := len(d.B)
 	if t.KeyUsage != 0 && built(oidExtKeyUsage) {
 		s, o := d.openExtension(oidExtKeyUsage, true)
 		d.keyUsage(t.KeyUsage)
@@ -451,19 +414,19 @@ func (d *der) extensions(t *x509.Certificate, subjectEmpty bool, aki []byte) {
 	}
 	if (len(t.ExtKeyUsage) > 0 || len(t.UnknownExtKeyUsage) > 0) && built(oidExtExtKeyUsage) {
 		s, o := d.openExtension(oidExtExtKeyUsage, false)
-		list := d.open(tagSequence)
+		list := d.Open(tagSequence)
 		for _, u := range t.ExtKeyUsage {
 			oid, ok := extKeyUsageOIDs[u]
 			if !ok {
-				d.fail(errors.New("x509enc: unknown extended key usage"))
+				d.Fail(errors.New("x509enc: unknown extended key usage"))
 				return
 			}
-			d.oid(oid)
+			d.ObjectIdentifier(oid)
 		}
 		for _, oid := range t.UnknownExtKeyUsage {
-			d.oid(oid)
+			d.ObjectIdentifier(oid)
 		}
-		d.close(list)
+		d.Close(list)
 		d.closeExtension(s, o)
 	}
 	if t.BasicConstraintsValid && built(oidExtBasicConstraints) {
@@ -472,43 +435,43 @@ func (d *der) extensions(t *x509.Certificate, subjectEmpty bool, aki []byte) {
 		if maxPathLen == 0 && !t.MaxPathLenZero {
 			maxPathLen = -1
 		}
-		bc := d.open(tagSequence)
+		bc := d.Open(tagSequence)
 		if t.IsCA {
-			d.boolTrue()
+			d.BoolTrue()
 		}
 		if maxPathLen != -1 {
-			d.int64(int64(maxPathLen))
+			d.Int64(int64(maxPathLen))
 		}
-		d.close(bc)
+		d.Close(bc)
 		d.closeExtension(s, o)
 	}
 	if len(t.SubjectKeyId) > 0 && built(oidExtSubjectKeyID) {
 		s, o := d.openExtension(oidExtSubjectKeyID, false)
-		d.primitive(tagOctetString, t.SubjectKeyId)
+		d.Primitive(tagOctetString, t.SubjectKeyId)
 		d.closeExtension(s, o)
 	}
 	if len(aki) > 0 && built(oidExtAuthorityKeyID) {
 		s, o := d.openExtension(oidExtAuthorityKeyID, false)
-		seq := d.open(tagSequence)
-		d.primitive(tagContext, aki) // keyIdentifier [0] IMPLICIT
-		d.close(seq)
+		seq := d.Open(tagSequence)
+		d.Primitive(tagContext, aki) // keyIdentifier [0] IMPLICIT
+		d.Close(seq)
 		d.closeExtension(s, o)
 	}
 	if (len(t.OCSPServer) > 0 || len(t.IssuingCertificateURL) > 0) && built(oidExtAIA) {
 		s, o := d.openExtension(oidExtAIA, false)
-		list := d.open(tagSequence)
+		list := d.Open(tagSequence)
 		for _, group := range [...]struct {
 			method asn1.ObjectIdentifier
 			urls   []string
 		}{{oidAIAOCSP, t.OCSPServer}, {oidAIAIssuers, t.IssuingCertificateURL}} {
 			for _, u := range group.urls {
-				ad := d.open(tagSequence)
-				d.oid(group.method)
+				ad := d.Open(tagSequence)
+				d.ObjectIdentifier(group.method)
 				d.generalName(6, u)
-				d.close(ad)
+				d.Close(ad)
 			}
 		}
-		d.close(list)
+		d.Close(list)
 		d.closeExtension(s, o)
 	}
 	if (len(t.DNSNames) > 0 || len(t.EmailAddresses) > 0 || len(t.IPAddresses) > 0 || len(t.URIs) > 0) && built(oidExtSAN) {
@@ -519,63 +482,63 @@ func (d *der) extensions(t *x509.Certificate, subjectEmpty bool, aki []byte) {
 	}
 	if len(t.Policies) > 0 && built(oidExtPolicies) {
 		s, o := d.openExtension(oidExtPolicies, false)
-		list := d.open(tagSequence)
+		list := d.Open(tagSequence)
 		for _, p := range t.Policies {
 			oid, err := p.MarshalBinary()
 			if err != nil || len(oid) == 0 {
-				d.fail(errors.New("x509enc: invalid policy object identifier"))
+				d.Fail(errors.New("x509enc: invalid policy object identifier"))
 				return
 			}
-			info := d.open(tagSequence)
-			d.primitive(tagOID, oid)
-			d.close(info)
+			info := d.Open(tagSequence)
+			d.Primitive(tagOID, oid)
+			d.Close(info)
 		}
-		d.close(list)
+		d.Close(list)
 		d.closeExtension(s, o)
 	}
 	if len(t.CRLDistributionPoints) > 0 && built(oidExtCRLDP) {
 		s, o := d.openExtension(oidExtCRLDP, false)
-		list := d.open(tagSequence)
+		list := d.Open(tagSequence)
 		for _, u := range t.CRLDistributionPoints {
 			// DistributionPoint { distributionPoint [0] { fullName [0] { uniformResourceIdentifier [6] } } }
-			dp := d.open(tagSequence)
-			dpn := d.open(tagContextCons)  // [0]
-			full := d.open(tagContextCons) // [0]
+			dp := d.Open(tagSequence)
+			dpn := d.Open(tagContextCons)  // [0]
+			full := d.Open(tagContextCons) // [0]
 			d.generalName(6, u)
-			d.close(full)
-			d.close(dpn)
-			d.close(dp)
+			d.Close(full)
+			d.Close(dpn)
+			d.Close(dp)
 		}
-		d.close(list)
+		d.Close(list)
 		d.closeExtension(s, o)
 	}
 	for _, e := range t.ExtraExtensions {
 		s, o := d.openExtension(e.Id, e.Critical)
-		d.raw(e.Value)
+		d.Raw(e.Value)
 		d.closeExtension(s, o)
 	}
-	if len(d.b) == start { // no extensions: no field
-		d.b = d.b[:wrapper-2]
+	if len(d.B) == start { // no extensions: no field
+		d.B = d.B[:wrapper-2]
 		return
 	}
-	d.close(seq)
-	d.close(wrapper)
+	d.Close(seq)
+	d.Close(wrapper)
 }
 
 // openExtension starts an Extension and its extnValue; closeExtension
 // ends them.
 func (d *der) openExtension(oid asn1.ObjectIdentifier, critical bool) (seq, value int) {
-	seq = d.open(tagSequence)
-	d.oid(oid)
+	seq = d.Open(tagSequence)
+	d.ObjectIdentifier(oid)
 	if critical {
-		d.boolTrue()
+		d.BoolTrue()
 	}
-	return seq, d.open(tagOctetString)
+	return seq, d.Open(tagOctetString)
 }
 
 func (d *der) closeExtension(seq, value int) {
-	d.close(value)
-	d.close(seq)
+	d.Close(value)
+	d.Close(seq)
 }
 
 // keyUsage writes the key usage BIT STRING as x509 marshals it: bits 0 to
@@ -590,34 +553,34 @@ func (d *der) keyUsage(ku x509.KeyUsage) {
 	if last := s[len(s)-1]; last != 0 {
 		unused = bits.TrailingZeros8(last)
 	}
-	bs := d.open(tagBitString)
-	d.b = append(d.b, byte(unused))
-	d.raw(s)
-	d.close(bs)
+	bs := d.Open(tagBitString)
+	d.B = append(d.B, byte(unused))
+	d.Raw(s)
+	d.Close(bs)
 }
 
 // generalName writes a primitive GeneralName of the given context tag.
 func (d *der) generalName(tag byte, value string) {
-	s := d.open(tagContext | tag)
-	d.b = append(d.b, value...)
-	d.close(s)
+	s := d.Open(tagContext | tag)
+	d.B = append(d.B, value...)
+	d.Close(s)
 }
 
 // sans writes a GeneralNames as x509 marshals it: DNS names, then email
 // addresses, then IP addresses (IPv4 in four octets), then URIs; DNS
 // names, email addresses and URIs must be ASCII (IA5String).
 func (d *der) sans(dns, emails []string, ips []net.IP, uris []*url.URL) {
-	seq := d.open(tagSequence)
+	seq := d.Open(tagSequence)
 	for _, name := range dns {
 		if !ascii(name) {
-			d.fail(errors.New("x509enc: DNS name is not an IA5String"))
+			d.Fail(errors.New("x509enc: DNS name is not an IA5String"))
 			return
 		}
 		d.generalName(2, name)
 	}
 	for _, email := range emails {
 		if !ascii(email) {
-			d.fail(errors.New("x509enc: email address is not an IA5String"))
+			d.Fail(errors.New("x509enc: email address is not an IA5String"))
 			return
 		}
 		d.generalName(1, email)
@@ -626,21 +589,21 @@ func (d *der) sans(dns, emails []string, ips []net.IP, uris []*url.URL) {
 		if ip4 := ip.To4(); ip4 != nil {
 			ip = ip4
 		}
-		d.primitive(tagContext|7, ip)
+		d.Primitive(tagContext|7, ip)
 	}
 	for _, u := range uris {
 		if u == nil {
-			d.fail(errors.New("x509enc: nil URI"))
+			d.Fail(errors.New("x509enc: nil URI"))
 			return
 		}
 		s := u.String()
 		if !ascii(s) {
-			d.fail(errors.New("x509enc: URI is not an IA5String"))
+			d.Fail(errors.New("x509enc: URI is not an IA5String"))
 			return
 		}
 		d.generalName(6, s)
 	}
-	d.close(seq)
+	d.Close(seq)
 }
 
 func ascii(s string) bool {
