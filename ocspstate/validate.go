@@ -608,7 +608,7 @@ func parseResponse(der []byte) (*rawResponse, error) {
 	default:
 		return nil, malformed("responderID is neither byName nor byKey")
 	}
-	if !tbs.ReadASN1GeneralizedTime(&out.producedAt) || !tbs.ReadASN1(&responses, cbasn1.SEQUENCE) ||
+	if !readGeneralizedTime(&tbs, &out.producedAt) || !tbs.ReadASN1(&responses, cbasn1.SEQUENCE) ||
 		!tbs.SkipOptionalASN1(cbasn1.Tag(1).ContextSpecific().Constructed()) || !tbs.Empty() {
 		return nil, malformed("bad producedAt, responses or responseExtensions")
 	}
@@ -645,7 +645,7 @@ func parseResponse(der []byte) (*rawResponse, error) {
 			return nil, malformed("certStatus good/unknown is not NULL")
 		}
 	case tagRevoked:
-		if !statusBody.ReadASN1GeneralizedTime(&out.revokedAt) {
+		if !readGeneralizedTime(&statusBody, &out.revokedAt) {
 			return nil, malformed("bad revocationTime")
 		}
 		if statusBody.PeekASN1Tag(cbasn1.Tag(0).ContextSpecific().Constructed()) {
@@ -660,12 +660,12 @@ func parseResponse(der []byte) (*rawResponse, error) {
 	default:
 		return nil, &ValidationError{Problem: ProblemNoCertStatus, Detail: fmt.Sprintf("SingleResponse has no certStatus (found tag %#x after CertID)", uint8(out.statusTag))}
 	}
-	if !first.ReadASN1GeneralizedTime(&out.thisUpdate) {
+	if !readGeneralizedTime(&first, &out.thisUpdate) {
 		return nil, malformed("bad thisUpdate")
 	}
 	if first.PeekASN1Tag(cbasn1.Tag(0).ContextSpecific().Constructed()) {
 		var nu cryptobyte.String
-		if !first.ReadASN1(&nu, cbasn1.Tag(0).ContextSpecific().Constructed()) || !nu.ReadASN1GeneralizedTime(&out.nextUpdate) || !nu.Empty() {
+		if !first.ReadASN1(&nu, cbasn1.Tag(0).ContextSpecific().Constructed()) || !readGeneralizedTime(&nu, &out.nextUpdate) || !nu.Empty() {
 			return nil, malformed("bad nextUpdate")
 		}
 	}
@@ -822,4 +822,39 @@ func (c *verifiedCache) put(sum [32]byte, info *ResponseInfo) {
 	}
 	s.m[sum] = v
 	s.mu.Unlock()
+}
+
+// readGeneralizedTime is cryptobyte's ReadASN1GeneralizedTime, with a fast
+// path for the one form a DER GeneralizedTime of whole seconds has
+// ("YYYYMMDDHHMMSSZ", what every response of ours carries): it accepts
+// and returns exactly what cryptobyte would, without cryptobyte's
+// formatting of the result back to text to compare, which costs an
+// allocation per time. Anything else goes to cryptobyte.
+func readGeneralizedTime(s *cryptobyte.String, out *time.Time) bool {
+	b := []byte(*s)
+	if len(b) == 2+15 && b[0] == byte(cbasn1.GeneralizedTime) && b[1] == 15 && b[16] == 'Z' {
+		var v [6]int
+		ok := true
+		for i, w := range []int{4, 2, 2, 2, 2, 2} {
+			at := 2 + 4*min(i, 1) + 2*max(i-1, 0)
+			for j := range w {
+				c := b[at+j]
+				if c < '0' || c > '9' {
+					ok = false
+				}
+				v[i] = v[i]*10 + int(c-'0')
+			}
+		}
+		if ok {
+			t := time.Date(v[0], time.Month(v[1]), v[2], v[3], v[4], v[5], 0, time.UTC)
+			// time.Date normalizes out-of-range fields (February 30,
+			// hour 24, second 60); cryptobyte refuses them.
+			if y, m, d := t.Date(); y == v[0] && int(m) == v[1] && d == v[2] && t.Hour() == v[3] && t.Minute() == v[4] && t.Second() == v[5] {
+				*out = t
+				*s = (*s)[17:]
+				return true
+			}
+		}
+	}
+	return s.ReadASN1GeneralizedTime(out)
 }
