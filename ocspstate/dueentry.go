@@ -30,6 +30,10 @@ func (e *DueEntry) Issuer() IssuerID {
 	return id
 }
 
+// Size is how many bytes of memory the entry takes (see
+// [DueReader.DueAfter]'s buf).
+func (e *DueEntry) Size() int { return len(e.dueKey) + len(e.hot) }
+
 // Serial returns the serial of the entry's record.
 func (e *DueEntry) Serial() *big.Int { return new(big.Int).SetBytes(e.key()[len(IssuerID{}):]) }
 
@@ -47,7 +51,7 @@ func (e *DueEntry) Record() (*Record, error) {
 // DueAfter implements [DueReader]: one read transaction walks the due
 // index in order from last, copying each entry (which carries the
 // record's hot part) into shared chunks. Nothing is decoded.
-func (s *BoltStore) DueAfter(ctx context.Context, now time.Time, last *DueEntry, limit int) ([]DueEntry, error) {
+func (s *BoltStore) DueAfter(ctx context.Context, now time.Time, last *DueEntry, limit int, buf []byte) ([]DueEntry, error) {
 	if err := s.readable(ctx); err != nil {
 		return nil, err
 	}
@@ -56,7 +60,7 @@ func (s *BoltStore) DueAfter(ctx context.Context, now time.Time, last *DueEntry,
 	}
 	end := dueKey(now, nil)
 	out := make([]DueEntry, 0, min(limit, 1<<14))
-	var sl slab
+	sl := slab{bytes: buf[:cap(buf)]}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		recs := tx.Bucket(bucketRecords)
 		c := tx.Bucket(bucketDue).Cursor()

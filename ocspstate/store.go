@@ -109,5 +109,10 @@ type DueReader interface {
 	// (nil: from the start). Each entry's [DueEntry.Record] is the record
 	// Due would have returned. Entries committed concurrently may or may
 	// not be included.
-	DueAfter(ctx context.Context, now time.Time, last *DueEntry, limit int) ([]DueEntry, error)
+	//
+	// The entries are copied into buf's memory (up to its capacity), and
+	// into new memory beyond it: pass the memory of entries no longer in
+	// use, so that a periodic reader works in memory it already has, or
+	// nil. The entries alias it.
+	DueAfter(ctx context.Context, now time.Time, last *DueEntry, limit int, buf []byte) ([]DueEntry, error)
 }

@@ -97,6 +97,12 @@ type Sweeper struct {
 	validator *ocspstate.Validator
 	log       *slog.Logger
 	m         *sweepMetrics
+
+	// buf is the memory of the last sweep's first read of the index,
+	// reused by the next (see DueReader.DueAfter); nil while a sweep has
+	// it.
+	bufMu sync.Mutex
+	buf   []byte
 }
 
 // New checks cfg and returns a Sweeper.
@@ -277,10 +283,25 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 		if dr != nil {
 			if len(ahead) == 0 && !exhausted {
 				want := max(limit, readAhead)
-				entries, err := dr.DueAfter(ctx, now, last, want)
+				var buf []byte
+				if last == nil {
+					// The first read reuses the memory of the last
+					// sweep's first read (all done with): resident
+					// memory, where fresh memory costs a page fault per
+					// 4 KB and doubled the time to read the index.
+					buf = s.takeBuf()
+				}
+				entries, err := dr.DueAfter(ctx, now, last, want, buf)
 				rep.Find += time.Since(t0)
 				if err != nil {
 					return rep, fmt.Errorf("recovery: reading due records: %w", err)
+				}
+				if last == nil {
+					size := 0
+					for i := range entries {
+						size += entries[i].Size()
+					}
+					defer s.keepBuf(buf, size)
 				}
 				if len(entries) > 0 {
 					last = &entries[len(entries)-1]
@@ -426,6 +447,31 @@ func (s *Sweeper) Run(ctx context.Context, interval time.Duration) error {
 }
 
 var errRaced = errors.New("recovery: record changed under the sweep")
+
+// takeBuf returns the memory kept for the first read of a sweep, or nil
+// (another sweep has it, or there is none yet).
+func (s *Sweeper) takeBuf() []byte {
+	s.bufMu.Lock()
+	defer s.bufMu.Unlock()
+	buf := s.buf
+	s.buf = nil
+	return buf
+}
+
+// keepBuf keeps, for the next sweep, the memory of this sweep's first read
+// (buf, which held size bytes of entries), or new memory of that size if
+// buf was too small. It runs when the sweep returns, when nothing uses the
+// entries any more: records decoded from them hold copies.
+func (s *Sweeper) keepBuf(buf []byte, size int) {
+	if cap(buf) < size {
+		buf = make([]byte, size+size/8)
+	}
+	s.bufMu.Lock()
+	if cap(buf) > cap(s.buf) {
+		s.buf = buf
+	}
+	s.bufMu.Unlock()
+}
 
 // readAhead is how many entries of a DueReader's index the sweeper reads
 // at once (or BatchSize, if larger): about 9 MB of undecoded entries. One

@@ -425,6 +425,19 @@ func (e *SweepEnv) Sweep(ctx context.Context, want int) (*recovery.Report, error
 	return rep, nil
 }
 
+// WarmUp makes due records due and sweeps them, untimed: the state of a
+// sweeper in service, which reads the index into the memory of its last
+// read (recovery.Sweeper keeps it). A process's first sweep reads into
+// fresh memory, a page fault per 4 KB: about 1 ms more per 10,000 due
+// records here.
+func (e *SweepEnv) WarmUp(ctx context.Context, due int) error {
+	if err := e.MakeDue(due); err != nil {
+		return err
+	}
+	_, err := e.Sweep(ctx, due)
+	return err
+}
+
 // CA returns the environment's CA.
 func (e *SweepEnv) CA() *testpki.CA { return e.ca }
 

@@ -1042,18 +1042,28 @@ func testDueAfter(t *testing.T, e *env) {
 	require.NoError(t, err)
 	require.Len(t, want, len(all))
 
-	for _, limit := range []int{1, 2, 3, 7, 100} {
+	// Each pass reads first into memory the pass before used (nil, too
+	// small, then large enough): entries are copied into whatever buf
+	// offers.
+	var buf []byte
+	for pass, limit := range []int{1, 2, 3, 7, 100, 100, 3} {
 		var got []*ocspstate.Record
 		var last *ocspstate.DueEntry
+		size := 0
 		for reads := 0; ; reads++ {
 			require.Less(t, reads, 20, "DueAfter never ran out")
-			page, err := dr.DueAfter(e.ctx, now, last, limit)
+			b := buf // only for the first read: later ones would overwrite entries in use
+			if last != nil {
+				b = nil
+			}
+			page, err := dr.DueAfter(e.ctx, now, last, limit, b)
 			require.NoError(t, err)
 			require.LessOrEqual(t, len(page), limit)
 			if len(page) == 0 {
 				break
 			}
 			for i := range page {
+				size += page[i].Size()
 				r, err := page[i].Record()
 				require.NoError(t, err)
 				require.Equal(t, r.Issuer, page[i].Issuer())
@@ -1062,21 +1072,29 @@ func testDueAfter(t *testing.T, e *env) {
 			}
 			last = &page[len(page)-1]
 		}
-		require.Len(t, got, len(want), "limit %d: each due record once", limit)
+		require.Len(t, got, len(want), "pass %d, limit %d: each due record once", pass, limit)
 		for i := range want {
-			require.True(t, want[i].Equal(got[i]), "limit %d, position %d: DueAfter reads in Due's order", limit, i)
+			require.True(t, want[i].Equal(got[i]), "pass %d, limit %d, position %d: DueAfter reads in Due's order", pass, limit, i)
+		}
+		if pass == 0 {
+			buf = make([]byte, 10) // too small: the rest goes to new memory
+		} else {
+			buf = make([]byte, 0, size)
+		}
+		for i := range buf[:cap(buf)] {
+			buf[:cap(buf)][i] = 0xee // whatever was there before
 		}
 	}
 
 	// Reading on from an entry whose record has since moved (its lease
 	// renewed, due later) still continues from where it was.
-	first, err := dr.DueAfter(e.ctx, now, nil, 1)
+	first, err := dr.DueAfter(e.ctx, now, nil, 1, nil)
 	require.NoError(t, err)
 	require.Len(t, first, 1)
 	moved, err := first[0].Record()
 	require.NoError(t, err)
 	e.update(moved, func(r *ocspstate.Record) error { r.Lease.Expires = base.Add(9 * time.Minute); return nil })
-	restEntries, err := dr.DueAfter(e.ctx, now, &first[0], 100)
+	restEntries, err := dr.DueAfter(e.ctx, now, &first[0], 100, nil)
 	require.NoError(t, err)
 	require.Len(t, restEntries, len(all), "the six after it, and the moved record at its new place")
 	var rest []*ocspstate.Record
@@ -1086,7 +1104,7 @@ func testDueAfter(t *testing.T, e *env) {
 		rest = append(rest, r)
 	}
 	require.Equal(t, 0, rest[len(rest)-1].Serial.Cmp(moved.Serial))
-	none, err := dr.DueAfter(e.ctx, base.Add(30*time.Second), nil, 100)
+	none, err := dr.DueAfter(e.ctx, base.Add(30*time.Second), nil, 100, nil)
 	require.NoError(t, err)
 	require.Empty(t, none)
 	e.requireDueIsCurrent(rest)
