@@ -56,14 +56,18 @@ type Config struct {
 	// Owner names this sweeper in leases. Empty means
 	// issuance.DefaultOwner().
 	Owner string
-	// BatchSize is how many due records are read at a time. Zero means
-	// 1000.
+	// BatchSize is how many due records are handed to the workers at a
+	// time; the commits of one batch land while the next is signed. From
+	// a store that is an [ocspstate.DueReader], the index is read
+	// readAhead (16,384) entries at a time, or BatchSize if larger; from
+	// any other, BatchSize records at a time. Zero means 1000.
 	BatchSize int
 	// Workers is how many records are handled (resumed, or their response
 	// signed) at once: size it to the signer (CPU cores, or what an HSM
-	// takes). Commits do not hold a worker: every signed response of a
-	// batch waits for its commit on its own, so that a batch shares as
-	// few fsyncs as possible. Zero means 8 per CPU.
+	// takes). Commits do not hold a worker: each worker's signed responses
+	// of a batch are committed together, in the background, in one write
+	// that the store's group commit shares with the other workers'. Zero
+	// means 8 per CPU.
 	Workers int
 	// RetryAfter is how long a record that could not be handled is set
 	// aside (by taking its lease) before a sweep tries it again. Zero
