@@ -29,17 +29,25 @@ func corruptOnDisk(t *testing.T, path string, id ocspstate.IssuerID, serial *big
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 
-	db, err := bolt.Open(path, 0o600, nil)
-	require.NoError(t, err)
-	defer db.Close()
 	key := []byte(ocspstate.NewKey(id, serial))
-	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+	editOnDisk(t, path, func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte("records"))
 		v := append([]byte(nil), b.Get(key)...)
 		require.NotEmpty(t, v)
 		fn(v, r)
 		return b.Put(key, v)
-	}))
+	})
+}
+
+// editOnDisk runs fn in a write transaction on the closed bbolt store at
+// path, as a damaged disk would change it, bypassing every rule of the
+// store.
+func editOnDisk(t *testing.T, path string, fn func(*bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	defer db.Close()
+	require.NoError(t, db.Update(fn))
 }
 
 // flipSignatureByte flips a byte near the end of resp (its signature)

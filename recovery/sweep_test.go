@@ -420,10 +420,8 @@ func TestSweepDamagedRecord(t *testing.T) {
 
 	// Truncate the damaged record's entry in the due index, on disk.
 	require.NoError(t, e.Store.Close())
-	db, err := bolt.Open(e.Path, 0o600, nil)
-	require.NoError(t, err)
 	key := []byte(ocspstate.NewKey(e.IssuerID(), serials[1]))
-	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+	editOnDisk(t, e.Path, func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte("due"))
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -432,8 +430,7 @@ func TestSweepDamagedRecord(t *testing.T) {
 			}
 		}
 		return errors.New("no due entry for the record")
-	}))
-	require.NoError(t, db.Close())
+	})
 	e.Store = e.OpenStore()
 
 	rep, err := sweeper(t, e).Sweep(e.Ctx)
