@@ -479,44 +479,19 @@ func (s *BoltStore) Due(ctx context.Context, now time.Time, limit int) ([]*Recor
 	if limit <= 0 {
 		return nil, nil
 	}
-	return s.dueFrom(ctx, now, limit)
-}
-
-// dueFrom reads up to limit due records from the index.
-func (s *BoltStore) dueFrom(ctx context.Context, now time.Time, limit int) ([]*Record, error) {
-	end := dueKey(now, nil)
-	out := make([]*Record, 0, min(limit, 4096))
-	var sl slab // the records are decoded in chunks
-	// The index is read in order and carries each record's hot part:
-	// no lookup per record.
-	err := s.db.View(func(tx *bolt.Tx) error {
-		recs := tx.Bucket(bucketRecords)
-		c := tx.Bucket(bucketDue).Cursor()
-		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
-			if bytes.Compare(k[:8], end) > 0 {
-				break
-			}
-			if len(out)%256 == 255 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
-			if len(v) == 0 {
-				// An entry written before index entries carried the
-				// record: look the record up.
-				if v = recs.Get(k[8:]); v == nil {
-					return fmt.Errorf("%w: due index names a missing record", ErrCorrupt)
-				}
-			}
-			r := sl.record()
-			if err := decodeHotSlab(r, k[8:], v, &sl); err != nil {
-				return err
-			}
-			out = append(out, r)
+	// The index carries each record's hot part: one ordered read, no
+	// lookup per record.
+	entries, err := s.DueAfter(ctx, now, nil, limit, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Record, len(entries))
+	for i := range entries {
+		if out[i], err = entries[i].Record(); err != nil {
+			return nil, err
 		}
-		return nil
-	})
-	return out, s.mapErr(err)
+	}
+	return out, nil
 }
 
 // Response implements [Store.Response].

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/big"
-	"math/bits"
 	"time"
 )
 
@@ -150,24 +149,18 @@ func decodeRecord(key Key, hot []byte, blobs func(tag byte) []byte) (*Record, er
 // decodeHotInto fills r from a record's key and hot part, leaving the
 // immutable fields alone.
 func decodeHotInto(r *Record, key, hot []byte) error {
-	return decodeHotSlab(r, key, hot, nil)
-}
-
-// decodeHotSlab is decodeHotInto taking the serial and the response's
-// copy from sl, if not nil.
-func decodeHotSlab(r *Record, key, hot []byte, sl *slab) error {
 	if len(key) <= len(IssuerID{}) {
 		return fmt.Errorf("%w: key of %d bytes is too short", ErrCorrupt, len(key))
 	}
 	copy(r.Issuer[:], key)
-	r.Serial = sl.serial(key[len(IssuerID{}):])
+	r.Serial = new(big.Int).SetBytes(key[len(IssuerID{}):])
 	d := decoder{b: hot}
 	if format := d.byte(); d.err == nil && format != recordFormat {
 		return fmt.Errorf("%w: record format %d, want %d", ErrCorrupt, format, recordFormat)
 	}
 	r.Version = d.uint64()
 	r.State = State(d.byte())
-	r.OCSP.ResponseDER = sl.clone(d.view())
+	r.OCSP.ResponseDER = d.bytes()
 	flags := d.byte()
 	r.OCSP.Enabled = flags&1 != 0
 	r.OCSP.Status = Status(d.byte())
@@ -200,74 +193,12 @@ func decodeHotSlab(r *Record, key, hot []byte, sl *slab) error {
 	return nil
 }
 
-// slab hands out records, serials and copies of bytes from shared
-// chunks, so that decoding many records at once (Due) costs a few
-// allocations rather than four per record. A nil slab allocates each
-// separately. What it hands out is never reused: a chunk lives as long as
-// anything handed out from it.
+// slab hands out copies of bytes from shared chunks, so that reading many
+// due entries at once costs a few allocations rather than one per entry.
+// What it hands out is never reused: a chunk lives as long as anything
+// handed out from it.
 type slab struct {
-	recs  []Record
-	ints  []big.Int
-	words []big.Word
 	bytes []byte
-}
-
-const slabRecords = 256
-
-func (sl *slab) record() *Record {
-	if sl == nil {
-		return new(Record)
-	}
-	if len(sl.recs) == 0 {
-		sl.recs = make([]Record, slabRecords)
-	}
-	r := &sl.recs[0]
-	sl.recs = sl.recs[1:]
-	return r
-}
-
-// serial returns the positive integer whose big-endian magnitude is b.
-func (sl *slab) serial(b []byte) *big.Int {
-	if sl == nil {
-		return new(big.Int).SetBytes(b)
-	}
-	const wordBytes = bits.UintSize / 8
-	n := (len(b) + wordBytes - 1) / wordBytes
-	if len(sl.ints) == 0 {
-		sl.ints = make([]big.Int, slabRecords)
-	}
-	if len(sl.words) < n {
-		sl.words = make([]big.Word, max(n, slabRecords*(MaxSerialOctets+wordBytes-1)/wordBytes))
-	}
-	z, w := &sl.ints[0], sl.words[:n:n]
-	sl.ints, sl.words = sl.ints[1:], sl.words[n:]
-	// Little-endian words from big-endian bytes.
-	for i := range w {
-		var v big.Word
-		lo := len(b) - (i+1)*wordBytes
-		for j := max(lo, 0); j < lo+wordBytes; j++ {
-			v = v<<8 | big.Word(b[j])
-		}
-		w[i] = v
-	}
-	return z.SetBits(w)
-}
-
-// clone returns a copy of b, or nil for an empty b.
-func (sl *slab) clone(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	if sl == nil {
-		return append([]byte(nil), b...)
-	}
-	if len(sl.bytes) < len(b) {
-		sl.bytes = make([]byte, max(len(b), 64<<10))
-	}
-	c := sl.bytes[:len(b):len(b)]
-	sl.bytes = sl.bytes[len(b):]
-	copy(c, b)
-	return c
 }
 
 // clone2 returns a copy of a followed by b, from sl (not nil).
