@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -96,6 +95,7 @@ type Config struct {
 // accept issuance, then Run in the background.
 type Sweeper struct {
 	cfg       Config
+	readAhead int // entries read from a DueReader at once: readAhead
 	signers   map[ocspstate.IssuerID]*ocspstate.ResponseSigner
 	resumers  map[ocspstate.IssuerID]Resumer
 	validator *ocspstate.Validator
@@ -138,7 +138,7 @@ func New(cfg Config) (*Sweeper, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Sweeper{cfg: cfg, signers: map[ocspstate.IssuerID]*ocspstate.ResponseSigner{}, resumers: map[ocspstate.IssuerID]Resumer{}, log: cfg.Logger}
+	s := &Sweeper{cfg: cfg, signers: map[ocspstate.IssuerID]*ocspstate.ResponseSigner{}, resumers: map[ocspstate.IssuerID]Resumer{}, log: cfg.Logger, readAhead: readAhead}
 	for _, sg := range cfg.Signers {
 		if _, dup := s.signers[sg.IssuerID()]; dup {
 			return nil, fmt.Errorf("recovery: two signers for issuer %s", sg.IssuerID())
@@ -257,15 +257,22 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 	}
 	// The commits of one batch complete while the next is read and signed.
 	// Until they land, that batch's records are still due. A store that
-	// is a DueReader reads on from the last entry read, readAhead entries
+	// is a DueReader reads on from the last entry read, s.readAhead entries
 	// at a time, and its entries are decoded by the workers. With any
-	// other, the next read asks for as many more as are still landing, and
-	// skips what was seen.
+	// other, a read skips what was seen, and one that finds only that
+	// waits for the commits to land and reads again.
 	var pending *sync.WaitGroup
-	var landing atomic.Int64 // re-signed responses not yet committed
+	// The memory of the first read, for the next sweep's: kept only once
+	// the commits have landed (records decoded from entries hold copies,
+	// but nothing may still read the entries).
+	var firstBuf []byte
+	firstSize := -1
 	defer func() {
 		if pending != nil {
 			pending.Wait()
+		}
+		if firstSize >= 0 {
+			s.keepBuf(firstBuf, firstSize)
 		}
 	}()
 	dr, _ := s.cfg.Store.(ocspstate.DueReader)
@@ -277,35 +284,32 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 			return rep, err
 		}
 		limit := s.cfg.BatchSize
-		if pending != nil && dr == nil {
-			limit += int(landing.Load())
-		}
 		var todo []dueItem
 		read := 0         // entries or records read
 		leftover := false // unseen records read but not taken this round
 		t0 := time.Now()
 		if dr != nil {
 			if len(ahead) == 0 && !exhausted {
-				want := max(limit, readAhead)
+				want := max(limit, s.readAhead)
 				var buf []byte
-				if last == nil {
+				first := last == nil
+				if first {
 					// The first read reuses the memory of the last
 					// sweep's first read (all done with): resident
 					// memory, where fresh memory costs a page fault per
-					// 4 KB and doubled the time to read the index.
+					// 4 KB and a third of the time to read the index.
 					buf = s.takeBuf()
 				}
 				entries, err := dr.DueAfter(ctx, now, last, want, buf)
 				rep.Find += time.Since(t0)
+				if first {
+					firstBuf, firstSize = buf, 0
+					for i := range entries {
+						firstSize += entries[i].Size()
+					}
+				}
 				if err != nil {
 					return rep, fmt.Errorf("recovery: reading due records: %w", err)
-				}
-				if last == nil {
-					size := 0
-					for i := range entries {
-						size += entries[i].Size()
-					}
-					defer s.keepBuf(buf, size)
 				}
 				if len(entries) > 0 {
 					last = &entries[len(entries)-1]
@@ -367,13 +371,17 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 					g := group
 					group = nil
 					commits.Add(1)
-					landing.Add(int64(len(g)))
 					go func() {
 						defer commits.Done()
-						defer landing.Add(-int64(len(g)))
 						s.commit(ctx, g, done)
 					}()
 				}
+				var oldest time.Duration // merged into the report at the end
+				defer func() {
+					mu.Lock()
+					rep.OldestResponse = max(rep.OldestResponse, oldest)
+					mu.Unlock()
+				}()
 				for it := range work {
 					r, err := it.record()
 					if err != nil {
@@ -382,9 +390,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 						continue
 					}
 					if r.OCSP.Enabled && !r.OCSP.ThisUpdate.IsZero() {
-						mu.Lock()
-						rep.OldestResponse = max(rep.OldestResponse, now.Sub(r.OCSP.ThisUpdate))
-						mu.Unlock()
+						oldest = max(oldest, now.Sub(r.OCSP.ThisUpdate))
 					}
 					acts, sg, err := s.handle(ctx, r, now)
 					if sg == nil || err != nil {

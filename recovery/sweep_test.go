@@ -371,6 +371,11 @@ func TestHungPipelineIsTakenOver(t *testing.T) {
 // TestSweepManyBatches sweeps more due records than a batch holds, so that
 // each batch's commits are still landing while the next is read: every
 // record is refreshed exactly once, and nothing is left due.
+// TestSweepManyBatches sweeps 23 due records in batches of 1 to 23, from
+// the bbolt store as it is (a DueReader, read 1, 5 or 16,384 entries at a
+// time) and through a wrapper that hides DueAfter (the path every other
+// store takes), each with one Sweeper sweeping twice: the second sweep of
+// a round reuses the memory of the first's read.
 func TestSweepManyBatches(t *testing.T) {
 	e := pipetest.New(t, pipetest.Options{})
 	p := e.Pipeline(func(c *issuance.Config) { c.DisableLint = true })
@@ -379,29 +384,53 @@ func TestSweepManyBatches(t *testing.T) {
 		_, err := p.Issue(e.Ctx, e.Request())
 		require.NoError(t, err)
 	}
-	for _, batch := range []int{1, 4, 7, n} {
-		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) {
-			due, err := e.Store.Due(e.Ctx, time.Unix(1<<40, 0), 1)
-			require.NoError(t, err)
-			e.Clock.Advance(due[0].Due.Sub(e.Clock.Now()) + time.Hour)
-			s, err := recovery.New(recovery.Config{Store: e.Store, Signers: []*ocspstate.ResponseSigner{e.Signer},
-				Now: e.Clock.Now, BatchSize: batch, Workers: 3})
-			require.NoError(t, err)
-			rep, err := s.Sweep(e.Ctx)
-			require.NoError(t, err)
-			require.Empty(t, rep.Errors)
-			require.Equal(t, n, rep.Due, "%s", rep)
-			require.Equal(t, n, rep.Count(recovery.ActionRefreshed), "%s", rep)
-			left, err := e.Store.Due(e.Ctx, e.Clock.Now(), 100)
-			require.NoError(t, err)
-			require.Empty(t, left)
-			rep, err = s.Sweep(e.Ctx)
-			require.NoError(t, err)
-			require.Zero(t, rep.Due)
-		})
+	for _, store := range []struct {
+		name      string
+		s         ocspstate.Store
+		readAhead []int
+	}{
+		{"DueReader", e.Store, []int{1, 5, 1 << 14}},
+		{"Due", plainStore{e.Store}, []int{0}},
+	} {
+		for _, ahead := range store.readAhead {
+			s := func(batch int) *recovery.Sweeper {
+				s, err := recovery.New(recovery.Config{Store: store.s, Signers: []*ocspstate.ResponseSigner{e.Signer},
+					Now: e.Clock.Now, BatchSize: batch, Workers: 3})
+				require.NoError(t, err)
+				if ahead > 0 {
+					recovery.SetReadAhead(s, ahead)
+				}
+				return s
+			}
+			for _, batch := range []int{1, 4, 7, n} {
+				t.Run(fmt.Sprintf("%s/readAhead=%d/batch=%d", store.name, ahead, batch), func(t *testing.T) {
+					sw := s(batch)
+					for round := range 2 {
+						due, err := e.Store.Due(e.Ctx, time.Unix(1<<40, 0), 1)
+						require.NoError(t, err)
+						e.Clock.Advance(due[0].Due.Sub(e.Clock.Now()) + time.Hour)
+						rep, err := sw.Sweep(e.Ctx)
+						require.NoError(t, err)
+						require.Empty(t, rep.Errors)
+						require.Equal(t, n, rep.Due, "round %d: %s", round, rep)
+						require.Equal(t, n, rep.Count(recovery.ActionRefreshed), "round %d: %s", round, rep)
+						left, err := e.Store.Due(e.Ctx, e.Clock.Now(), 100)
+						require.NoError(t, err)
+						require.Empty(t, left)
+					}
+					rep, err := sw.Sweep(e.Ctx)
+					require.NoError(t, err)
+					require.Zero(t, rep.Due)
+				})
+			}
+		}
 	}
 	require.Empty(t, audit(t, e))
 }
+
+// plainStore hides the bbolt store's DueReader and ResponseRefresher
+// methods: the sweeper then takes the paths every other store takes.
+type plainStore struct{ ocspstate.Store }
 
 // TestSweepDamagedRecord: a record whose due index entry cannot be decoded
 // is reported as that record's error, and the sweep handles the others.
