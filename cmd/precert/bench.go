@@ -512,8 +512,8 @@ func (s *benchServer) stop() {
 }
 
 // runBenchServe is the server process of bench's responder rows: it opens
-// the store read-only, warms a Handler's validation cache with every
-// response, serves the Handler and a fixed-body handler on two loopback
+// the store read-only with its response cache, has a Handler validate
+// every response once (the verdicts are kept beside the responses), serves the Handler and a fixed-body handler on two loopback
 // ports, prints their addresses as one JSON line and serves until its
 // stdin closes.
 func runBenchServe(ctx context.Context, env *cliEnv, args []string) int {
@@ -547,16 +547,11 @@ func runBenchServe(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	info.Size = len(der)
 	t0 := time.Now()
-	if err := warm(h, info.NameHash, info.KeyHash, *records); err != nil {
+	if err := perf.Warm(h, info.NameHash, info.KeyHash, big.NewInt(1), *records); err != nil {
 		return fail(env, "bench-serve: warming: %v", err)
 	}
 	info.WarmNS = int64(time.Since(t0))
-	body := bytes.Repeat([]byte{0x30}, info.Size)
-	fixed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/ocsp-response")
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.Write(body)
-	})
+	fixed := perf.FixedBody(info.Size)
 	for _, s := range []struct {
 		h    http.Handler
 		addr *string
@@ -588,45 +583,6 @@ func runBenchServe(ctx context.Context, env *cliEnv, args []string) int {
 	}
 	io.Copy(io.Discard, os.Stdin)
 	return exitOK
-}
-
-// warm has h answer a POST for every serial 1..n on all cores, so that its
-// validation cache holds every response, as in a responder that has been
-// up for a while; every answer must be 200.
-func warm(h http.Handler, nameHash, keyHash []byte, n int) error {
-	_, err := perf.Parallel(n, runtime.GOMAXPROCS(0), func(i int) error {
-		serial := big.NewInt(int64(i + 1))
-		r, err := http.NewRequest(http.MethodPost, "/", bytes.NewReader(perf.OCSPRequest(nameHash, keyHash, serial)))
-		if err != nil {
-			return err
-		}
-		r.Header.Set("Content-Type", "application/ocsp-request")
-		w := &discardWriter{h: http.Header{}}
-		h.ServeHTTP(w, r)
-		if w.code != http.StatusOK {
-			return fmt.Errorf("serial %d: status %d", serial, w.code)
-		}
-		return nil
-	})
-	return err
-}
-
-type discardWriter struct {
-	h    http.Header
-	code int
-}
-
-func (w *discardWriter) Header() http.Header { return w.h }
-func (w *discardWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-}
-func (w *discardWriter) Write(p []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return len(p), nil
 }
 
 // postgresIssuance runs the lint-off pipeline on PostgreSQL, in a schema
