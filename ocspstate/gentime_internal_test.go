@@ -36,6 +36,22 @@ func TestReadGeneralizedTimeMatchesCryptobyte(t *testing.T) {
 		sameAsCryptobyte(t, append(genTime(s), 0x30, 0x00)) // with a following element
 	}
 	sameAsCryptobyte(t, nil)
+
+	// The fast path, which allocates nothing, is taken whether or not
+	// another element follows (in a response, one always does but for
+	// nextUpdate).
+	for _, in := range [][]byte{genTime("20261124010203Z"), append(genTime("20261124010203Z"), 0x30, 0x00)} {
+		allocs := testing.AllocsPerRun(100, func() {
+			s := cryptobyte.String(in)
+			var tm time.Time
+			if !readGeneralizedTime(&s, &tm) {
+				t.Fatal("refused")
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%x: %v allocations per time, want 0", in, allocs)
+		}
+	}
 	sameAsCryptobyte(t, []byte{byte(cbasn1.UTCTime), 13, '2', '6', '1', '1', '2', '4', '0', '1', '0', '2', '0', '3', 'Z'})
 }
 

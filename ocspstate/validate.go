@@ -832,7 +832,7 @@ func (c *verifiedCache) put(sum [32]byte, info *ResponseInfo) {
 // allocation per time. Anything else goes to cryptobyte.
 func readGeneralizedTime(s *cryptobyte.String, out *time.Time) bool {
 	b := []byte(*s)
-	if len(b) == 2+15 && b[0] == byte(cbasn1.GeneralizedTime) && b[1] == 15 && b[16] == 'Z' {
+	if len(b) >= 2+15 && b[0] == byte(cbasn1.GeneralizedTime) && b[1] == 15 && b[16] == 'Z' {
 		var v [6]int
 		ok := true
 		for i, w := range []int{4, 2, 2, 2, 2, 2} {
