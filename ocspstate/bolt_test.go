@@ -227,3 +227,22 @@ func TestBoltDueIndexWithoutRecords(t *testing.T) {
 		require.True(t, before[i].Equal(after[i]), "serial %v", before[i].Serial)
 	}
 }
+
+// TestStoreWithoutIssuersRefusesResponses: a store opened without issuers
+// commits no OCSP response, not even one this process just signed (and so
+// already knows to be well signed).
+func TestStoreWithoutIssuersRefusesResponses(t *testing.T) {
+	ca := testpki.Shared(t, testpki.ECDSAP256)
+	ctx := context.Background()
+	s, _ := openTemp(t, ocspstate.Options{})
+	signer := newSigner(t, ocspstate.SignerConfig{Issuer: ca.Intermediate, Key: ca.IntermediateKey})
+	r := newReserved(ca, big.NewInt(4242))
+	require.NoError(t, s.Reserve(ctx, r))
+	resp, err := signer.SignRecord(r)
+	require.NoError(t, err)
+	_, err = s.Update(ctx, r.Issuer, r.Serial, toPrecert(resp))
+	require.ErrorIs(t, err, ocspstate.ErrInvalidRecord)
+	got, err := s.Get(ctx, r.Issuer, r.Serial)
+	require.NoError(t, err)
+	require.Equal(t, ocspstate.Reserved, got.State)
+}

@@ -233,16 +233,18 @@ func (v *Validator) Issuers() []*x509.Certificate {
 // check skipped for bytes already verified in this process. On error the
 // info is nil.
 func (v *Validator) Validate(der []byte, id IssuerID, want Expect) (*ResponseInfo, error) {
+	// Only issuers this Validator knows, even for bytes verified
+	// elsewhere in the process.
+	ik, ok := v.issuers[id]
+	if !ok {
+		return nil, &ValidationError{Problem: ProblemUnknownIssuer, Serial: want.Serial, Detail: fmt.Sprintf("no certificate configured for issuer %s", id)}
+	}
 	sum := sha256.Sum256(der)
-	if info, ok := verified.get(sum); ok && info.issuer == id {
+	if info, ok := verified.get(sum, id); ok {
 		if err := info.check(want); err != nil {
 			return nil, err
 		}
 		return info, nil
-	}
-	ik, ok := v.issuers[id]
-	if !ok {
-		return nil, &ValidationError{Problem: ProblemUnknownIssuer, Serial: want.Serial, Detail: fmt.Sprintf("no certificate configured for issuer %s", id)}
 	}
 	info, err := parseAndVerify(der, ik, true)
 	if err != nil {
@@ -740,26 +742,16 @@ type verifiedInfo struct {
 }
 
 // packedTime is a time.Time without its location (ResponseInfo's times
-// are UTC), the zero time included.
+// are UTC). The zero time round-trips: time.Unix of its seconds and
+// nanoseconds, in UTC, is time.Time{}.
 type packedTime struct {
 	sec  int64
 	nsec int32
-	set  bool
 }
 
-func packTime(t time.Time) packedTime {
-	if t.IsZero() {
-		return packedTime{}
-	}
-	return packedTime{sec: t.Unix(), nsec: int32(t.Nanosecond()), set: true}
-}
+func packTime(t time.Time) packedTime { return packedTime{sec: t.Unix(), nsec: int32(t.Nanosecond())} }
 
-func (p packedTime) time() time.Time {
-	if !p.set {
-		return time.Time{}
-	}
-	return time.Unix(p.sec, int64(p.nsec)).UTC()
-}
+func (p packedTime) time() time.Time { return time.Unix(p.sec, int64(p.nsec)).UTC() }
 
 // pack reports false for what the packed form cannot hold exactly; such a
 // response is simply not remembered.
@@ -799,12 +791,14 @@ func newVerifiedCache(size int) *verifiedCache {
 	return c
 }
 
-func (c *verifiedCache) get(sum [32]byte) (*ResponseInfo, bool) {
+// get returns what is remembered of the bytes whose SHA-256 is sum, if
+// they were verified for issuer.
+func (c *verifiedCache) get(sum [32]byte, issuer IssuerID) (*ResponseInfo, bool) {
 	s := &c.shards[sum[0]&15]
 	s.mu.RLock()
 	v, ok := s.m[sum]
 	s.mu.RUnlock()
-	if !ok {
+	if !ok || v.issuer != issuer {
 		return nil, false
 	}
 	return v.unpack(), true

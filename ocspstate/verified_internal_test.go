@@ -41,7 +41,7 @@ func TestVerifiedCacheRoundTrip(t *testing.T) {
 		var sum [32]byte
 		sum[0], sum[1], sum[2] = byte(i), byte(i>>8), 7
 		c.put(sum, in)
-		out, ok := c.get(sum)
+		out, ok := c.get(sum, in.issuer)
 		require.True(t, ok)
 		require.Equal(t, in, out)
 	}
@@ -55,7 +55,7 @@ func TestVerifiedCacheRoundTrip(t *testing.T) {
 		require.False(t, ok, "%+v", bad)
 		sum := [32]byte{1, 2, 3}
 		c.put(sum, bad)
-		_, found := c.get(sum)
+		_, found := c.get(sum, bad.issuer)
 		require.False(t, found)
 	}
 }
