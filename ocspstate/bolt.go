@@ -377,11 +377,17 @@ func (s *BoltStore) prepare(old *Record, fn func(*Record) error) (*Record, []byt
 	if err := CheckUpdate(old, next, now, s.validator, s.skew); err != nil {
 		return nil, nil, err
 	}
+	return next, s.stamp(old, next, now), nil
+}
+
+// stamp sets the fields the store owns on next, a change of old checked
+// at now, and returns next's hot part as stored.
+func (s *BoltStore) stamp(old, next *Record, now time.Time) []byte {
 	next.Version = old.Version + 1
 	next.Updated = now
 	next.Due = s.due.Due(next, now)
 	normalizeTimes(next)
-	return next, encodeHot(next), nil
+	return encodeHot(next)
 }
 
 // putRecord writes rec (whose hot part is hot) over old (nil for a new

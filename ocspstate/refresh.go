@@ -71,7 +71,10 @@ func RefreshResponses(ctx context.Context, s Store, refs []Refresh) []error {
 			continue
 		}
 		_, errs[i] = s.Update(ctx, ref.Issuer, ref.Serial, func(r *Record) error {
-			if err := checkRefreshable(r, ref.Prev); err != nil {
+			if !bytes.Equal(r.OCSP.ResponseDER, ref.Prev) {
+				return responseChanged(ref)
+			}
+			if err := checkHasOCSP(r); err != nil {
 				return err
 			}
 			r.SetResponse(ref.Response)
@@ -89,12 +92,12 @@ func checkRefresh(ref Refresh) error {
 	return nil
 }
 
-// checkRefreshable reports whether r's response may be replaced by one
-// meant to replace prev.
-func checkRefreshable(r *Record, prev []byte) error {
-	if !bytes.Equal(r.OCSP.ResponseDER, prev) {
-		return fmt.Errorf("%w: serial %s under issuer %s", ErrResponseChanged, SerialHex(r.Serial), r.Issuer)
-	}
+func responseChanged(ref Refresh) error {
+	return fmt.Errorf("%w: serial %s under issuer %s", ErrResponseChanged, SerialHex(ref.Serial), ref.Issuer)
+}
+
+// checkHasOCSP reports whether r has a response that may be refreshed.
+func checkHasOCSP(r *Record) error {
 	if !r.OCSP.Enabled || !r.State.Published() {
 		return fmt.Errorf("%w: serial %s is %s without OCSP: there is no response to refresh", ErrIllegalTransition, SerialHex(r.Serial), r.State)
 	}
@@ -182,29 +185,25 @@ func (s *BoltStore) refreshOne(tx *bolt.Tx, key []byte, ref Refresh) (bool, erro
 		return false, refuse(err)
 	}
 	if !bytes.Equal(stored, ref.Prev) {
-		return false, refuse(fmt.Errorf("%w: serial %s under issuer %s", ErrResponseChanged, SerialHex(ref.Serial), ref.Issuer))
+		return false, refuse(responseChanged(ref))
+	}
+	if bytes.Equal(ref.Response.DER, ref.Prev) {
+		return false, nil // already stored
 	}
 	old := new(Record)
 	if err := decodeHotInto(old, key, cur); err != nil {
 		return false, refuse(err)
 	}
-	if err := checkRefreshable(old, ref.Prev); err != nil {
+	if err := checkHasOCSP(old); err != nil {
 		return false, refuse(err)
 	}
 	next := *old
-	next.OCSP.ResponseDER = ref.Response.DER
-	next.OCSP.ThisUpdate, next.OCSP.NextUpdate = ref.Response.ThisUpdate, ref.Response.NextUpdate
+	next.SetResponse(ref.Response)
 	now := s.now()
 	if _, err := s.validator.CheckRecord(&next, now, s.skew); err != nil {
 		return false, refuse(fmt.Errorf("%w: %w", ErrInvalidRecord, err))
 	}
-	if bytes.Equal(next.OCSP.ResponseDER, old.OCSP.ResponseDER) {
-		return false, nil // already stored
-	}
-	next.Version = old.Version + 1
-	next.Updated = now
-	next.Due = s.due.Due(&next, now)
-	normalizeTimes(&next)
+	hot := s.stamp(old, &next, now)
 	s.cache.writeThrough(tx, key, old.OCSP.ResponseDER, next.OCSP.ResponseDER)
-	return true, putRecord(tx, key, old, &next, encodeHot(&next))
+	return true, putRecord(tx, key, old, &next, hot)
 }

@@ -1127,10 +1127,17 @@ func testRefreshResponses(t *testing.T, e *env) {
 		return nil
 	})
 	other := e.inState(ocspstate.Issued) // responses signed for it go to the wrong records
+	stale, early := e.inState(ocspstate.CTFailed), e.inState(ocspstate.CTFailed)
 
 	e.clock.Advance(2 * time.Hour)
 	fresh := func(r *ocspstate.Record) *ocspstate.Response { return e.sign(r, e.signer) }
 	issuedResp, failedResp, precertResp := fresh(issued), fresh(failed), fresh(precert)
+	signedAt := func(d time.Duration) *ocspstate.ResponseSigner {
+		s, err := ocspstate.NewResponseSigner(ocspstate.SignerConfig{Issuer: e.ca.Intermediate, Key: e.ca.IntermediateKey,
+			Now: func() time.Time { return e.clock.Now().Add(d) }})
+		require.NoError(t, err)
+		return s
+	}
 	refs := []ocspstate.Refresh{
 		{Issuer: issued.Issuer, Serial: issued.Serial, Prev: issued.OCSP.ResponseDER, Response: issuedResp},
 		{Issuer: failed.Issuer, Serial: failed.Serial, Prev: failed.OCSP.ResponseDER, Response: failedResp},
@@ -1145,12 +1152,16 @@ func testRefreshResponses(t *testing.T, e *env) {
 		{Issuer: revoked.Issuer, Serial: revoked.Serial, Prev: revoked.OCSP.ResponseDER, Response: e.goodResponse(revoked)},
 		// No OCSP yet.
 		{Issuer: reserved.Issuer, Serial: reserved.Serial, Prev: nil, Response: e.goodResponse(reserved)},
+		// Past its nextUpdate, and thisUpdate an hour ahead of the store's clock.
+		{Issuer: stale.Issuer, Serial: stale.Serial, Prev: stale.OCSP.ResponseDER, Response: e.sign(stale, signedAt(-200*time.Hour))},
+		{Issuer: early.Issuer, Serial: early.Serial, Prev: early.OCSP.ResponseDER, Response: e.sign(early, signedAt(time.Hour))},
 		// No such record, and nothing to store.
 		{Issuer: e.issuer(), Serial: e.nextSerial(), Response: issuedResp},
 		{Issuer: other.Issuer, Serial: other.Serial, Prev: other.OCSP.ResponseDER},
 	}
 	want := []error{nil, nil, ocspstate.ErrResponseChanged, nil, ocspstate.ErrResponseChanged, ocspstate.ErrInvalidRecord,
-		ocspstate.ErrInvalidRecord, ocspstate.ErrIllegalTransition, ocspstate.ErrNotFound, ocspstate.ErrInvalidRecord}
+		ocspstate.ErrInvalidRecord, ocspstate.ErrIllegalTransition, ocspstate.ErrInvalidRecord, ocspstate.ErrInvalidRecord,
+		ocspstate.ErrNotFound, ocspstate.ErrInvalidRecord}
 	errs := ocspstate.RefreshResponses(e.ctx, e.store, refs)
 	require.Len(t, errs, len(refs))
 	for i, err := range errs {
@@ -1160,7 +1171,7 @@ func testRefreshResponses(t *testing.T, e *env) {
 			require.ErrorIs(t, err, want[i], "refresh %d", i)
 		}
 	}
-	for _, r := range []*ocspstate.Record{other, revoked, reserved} {
+	for _, r := range []*ocspstate.Record{other, revoked, reserved, stale, early} {
 		e.requireUnchanged(r)
 	}
 	for _, c := range []struct {
