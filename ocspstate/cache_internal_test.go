@@ -2,9 +2,14 @@ package ocspstate
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"math/big"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestResponseCacheModel drives the cache with random sets, replacements
@@ -108,3 +113,41 @@ func TestResponseCacheModel(t *testing.T) {
 }
 
 func ptr(k cacheKey, _ bool) *cacheKey { return &k }
+
+// TestWriteThroughOnlyOnCommit: the response cache takes a new response
+// only once the transaction that stores it has committed (I1: nothing is
+// served that is not durable); a write that fails or is refused after
+// arranging the write-through leaves the cache as it was.
+func TestWriteThroughOnlyOnCommit(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "ocsp.db"), Options{CacheResponses: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var issuer IssuerID
+	issuer[0] = 9
+	key := appendKey(nil, issuer, big.NewInt(77))
+	old, next := []byte("old response"), []byte("new response")
+	s.cache.set(key, old)
+	for _, fail := range []error{errors.New("disk says no"), refuse(errors.New("declined"))} {
+		err := s.write(context.Background(), func(tx *bolt.Tx) error {
+			s.cache.writeThrough(tx, key, old, next)
+			return fail
+		})
+		if err == nil {
+			t.Fatalf("%v: the write succeeded", fail)
+		}
+		if got, _ := s.cache.get(key); !bytes.Equal(got, old) {
+			t.Fatalf("%v: cache holds %q after a failed write", fail, got)
+		}
+	}
+	if err := s.write(context.Background(), func(tx *bolt.Tx) error {
+		s.cache.writeThrough(tx, key, old, next)
+		return tx.Bucket(bucketMeta).Put([]byte("test/commit"), []byte{1})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.cache.get(key); !bytes.Equal(got, next) {
+		t.Fatalf("cache holds %q after the commit, want the new response", got)
+	}
+}
