@@ -7,14 +7,11 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/asn1"
 	"fmt"
 	"math/big"
 	"time"
 
 	"github.com/certpipe/precert/internal/derw"
-	"golang.org/x/crypto/cryptobyte"
-	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // responseEncoder writes signed OCSP responses (RFC 6960 §4.2.1) directly,
@@ -40,59 +37,44 @@ type responseEncoder struct {
 // newResponseEncoder prepares an encoder for key: ECDSA on P-256, P-384 or
 // P-521, or RSA (the key types x/crypto/ocsp signs with, less P-224, which
 // BR §6.1.5 does not allow).
-func newResponseEncoder(issuer, responder *x509.Certificate, key crypto.Signer, certIDHash crypto.Hash) (*responseEncoder, error) {
+func newResponseEncoder(ik *issuerKey, responder *x509.Certificate, key crypto.Signer, certIDHash crypto.Hash) (*responseEncoder, error) {
 	e := &responseEncoder{key: key}
-	var sigOID asn1.ObjectIdentifier
-	withNull := false
+	var alg x509.SignatureAlgorithm
 	switch pub := key.Public().(type) {
 	case *ecdsa.PublicKey:
 		switch pub.Curve {
 		case elliptic.P256():
-			e.hash, sigOID = crypto.SHA256, oidECDSAWithSHA256
+			e.hash, alg = crypto.SHA256, x509.ECDSAWithSHA256
 		case elliptic.P384():
-			e.hash, sigOID = crypto.SHA384, oidECDSAWithSHA384
+			e.hash, alg = crypto.SHA384, x509.ECDSAWithSHA384
 		case elliptic.P521():
-			e.hash, sigOID = crypto.SHA512, oidECDSAWithSHA512
+			e.hash, alg = crypto.SHA512, x509.ECDSAWithSHA512
 		default:
 			return nil, fmt.Errorf("ocspstate: signing key on curve %s: only P-256, P-384 and P-521 are supported", pub.Curve.Params().Name)
 		}
 	case *rsa.PublicKey:
-		e.hash, sigOID, withNull = crypto.SHA256, oidSHA256WithRSA, true
+		e.hash, alg = crypto.SHA256, x509.SHA256WithRSA
 	default:
 		return nil, fmt.Errorf("ocspstate: signing key of type %T: only ECDSA and RSA keys are supported", pub)
 	}
+	e.sigAlg, _ = derw.SignatureAlgorithmIdentifier(alg)
 	hashOID := oidSHA1
 	if certIDHash == crypto.SHA256 {
 		hashOID = oidSHA256
 	}
-	var err error
-	if e.nameHash, e.keyHash, err = IssuerHashes(issuer, certIDHash); err != nil {
-		return nil, err
-	}
-	e.sigAlg = algorithmIdentifier(sigOID, withNull)
-	e.certIDAlg = algorithmIdentifier(hashOID, true)
-	signer := issuer
+	e.certIDAlg = derw.AlgorithmIdentifier(hashOID, true)
+	e.nameHash, e.keyHash = ik.hashes(certIDHash)
+	signer := ik.cert
 	if responder != nil {
 		signer = responder
 		e.cert = responder.Raw
 	}
-	var b cryptobyte.Builder
-	b.AddASN1(cbasn1.Tag(1).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
-		b.AddBytes(signer.RawSubject)
-	})
-	e.responderID = b.BytesOrPanic()
+	var w derw.Writer
+	id := w.Open(derw.ContextCons | 1) // responderID byName: [1] EXPLICIT Name
+	w.Raw(signer.RawSubject)
+	w.Close(id)
+	e.responderID = w.B
 	return e, nil
-}
-
-func algorithmIdentifier(oid asn1.ObjectIdentifier, withNull bool) []byte {
-	var b cryptobyte.Builder
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddASN1ObjectIdentifier(oid)
-		if withNull {
-			b.AddASN1NULL()
-		}
-	})
-	return b.BytesOrPanic()
 }
 
 // encode signs and returns one response. status is Good or Revoked (the
@@ -111,7 +93,8 @@ func (e *responseEncoder) encode(serial *big.Int, status Status, revokedAt time.
 	w.Primitive(derw.OctetString, e.keyHash)
 	w.BigInt(serial)
 	w.Close(cid)
-	if status == Revoked {
+	switch status {
+	case Revoked:
 		ri := w.Open(derw.ContextCons | 1) // RevokedInfo
 		w.GeneralizedTime(revokedAt)
 		if reason != 0 {
@@ -120,8 +103,10 @@ func (e *responseEncoder) encode(serial *big.Int, status Status, revokedAt time.
 			w.Close(r)
 		}
 		w.Close(ri)
-	} else {
+	case Good:
 		w.Primitive(derw.Context, nil) // good: [0] IMPLICIT NULL
+	default:
+		return nil, fmt.Errorf("status %v is neither good nor revoked", status)
 	}
 	w.GeneralizedTime(thisUpdate)
 	nu := w.Open(derw.ContextCons) // [0] EXPLICIT nextUpdate

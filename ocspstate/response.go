@@ -59,11 +59,10 @@ type SignerConfig struct {
 // (see [SignerConfig.VerifySignatures]), and is recorded as verified for
 // any [Validator] in this process.
 type ResponseSigner struct {
-	cfg      SignerConfig
-	issuerID IssuerID
-	signer   *x509.Certificate // Responder or Issuer
-	enc      *responseEncoder
-	ik       *issuerKey // the issuer, with its CertID hashes
+	cfg    SignerConfig
+	signer *x509.Certificate // Responder or Issuer
+	enc    *responseEncoder
+	ik     *issuerKey // the issuer, with its CertID hashes
 }
 
 // DefaultResponseValidity is the validity used when
@@ -107,7 +106,7 @@ func NewResponseSigner(cfg SignerConfig) (*ResponseSigner, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &ResponseSigner{cfg: cfg, issuerID: IssuerIDOf(cfg.Issuer), signer: cfg.Issuer}
+	s := &ResponseSigner{cfg: cfg, signer: cfg.Issuer}
 	if cfg.Responder != nil {
 		s.signer = cfg.Responder
 	}
@@ -115,7 +114,7 @@ func NewResponseSigner(cfg SignerConfig) (*ResponseSigner, error) {
 	if s.ik, err = newIssuerKey(cfg.Issuer); err != nil {
 		return nil, err
 	}
-	if s.enc, err = newResponseEncoder(cfg.Issuer, cfg.Responder, cfg.Key, cfg.CertIDHash); err != nil {
+	if s.enc, err = newResponseEncoder(s.ik, cfg.Responder, cfg.Key, cfg.CertIDHash); err != nil {
 		return nil, err
 	}
 	pub, err := x509.MarshalPKIXPublicKey(cfg.Key.Public())
@@ -140,7 +139,7 @@ func NewResponseSigner(cfg SignerConfig) (*ResponseSigner, error) {
 func (s *ResponseSigner) Issuer() *x509.Certificate { return s.cfg.Issuer }
 
 // IssuerID returns the IssuerID of the issuer.
-func (s *ResponseSigner) IssuerID() IssuerID { return s.issuerID }
+func (s *ResponseSigner) IssuerID() IssuerID { return s.ik.id }
 
 // Validity returns the configured validity interval (inclusive).
 func (s *ResponseSigner) Validity() time.Duration { return s.cfg.Validity }
@@ -156,8 +155,8 @@ func (s *ResponseSigner) Sign(serial *big.Int, status Status, revokedAt time.Tim
 
 // SignRecord signs a response saying r's current OCSP status.
 func (s *ResponseSigner) SignRecord(r *Record) (*Response, error) {
-	if r.Issuer != s.issuerID {
-		return nil, fmt.Errorf("ocspstate: record %s belongs to another issuer than this signer's (%s)", r, s.issuerID)
+	if r.Issuer != s.ik.id {
+		return nil, fmt.Errorf("ocspstate: record %s belongs to another issuer than this signer's (%s)", r, s.ik.id)
 	}
 	status := r.OCSP.Status
 	if status == 0 {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certpipe/precert/internal/derw"
+
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
@@ -425,22 +427,10 @@ func parseAndVerify(der []byte, ik *issuerKey, verifySig bool) (*ResponseInfo, e
 var signatureAlgorithms = map[string]x509.SignatureAlgorithm{}
 
 func init() {
-	for _, a := range []struct {
-		alg  x509.SignatureAlgorithm
-		oid  asn1.ObjectIdentifier
-		null bool
-	}{
-		{x509.ECDSAWithSHA256, oidECDSAWithSHA256, false},
-		{x509.ECDSAWithSHA384, oidECDSAWithSHA384, false},
-		{x509.ECDSAWithSHA512, oidECDSAWithSHA512, false},
-		{x509.SHA256WithRSA, oidSHA256WithRSA, true},
-		{x509.SHA384WithRSA, asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 12}, true},
-		{x509.SHA512WithRSA, asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 13}, true},
-		{x509.PureEd25519, asn1.ObjectIdentifier{1, 3, 101, 112}, false},
-	} {
-		signatureAlgorithms[string(algorithmIdentifier(a.oid, a.null))] = a.alg
-		if a.null { // some encoders omit the NULL
-			signatureAlgorithms[string(algorithmIdentifier(a.oid, false))] = a.alg
+	for _, a := range derw.SignatureAlgorithms {
+		signatureAlgorithms[string(derw.AlgorithmIdentifier(a.OID, a.Null))] = a.Alg
+		if a.Null { // some encoders omit the NULL
+			signatureAlgorithms[string(derw.AlgorithmIdentifier(a.OID, false))] = a.Alg
 		}
 	}
 }
@@ -488,17 +478,13 @@ func IssuerHashes(issuer *x509.Certificate, h crypto.Hash) (nameHash, keyHash []
 }
 
 var (
-	oidECDSAWithSHA256 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}
-	oidECDSAWithSHA384 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 3}
-	oidECDSAWithSHA512 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 4}
-	oidSHA256WithRSA   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 11}
-	oidSHA1            = asn1.ObjectIdentifier{1, 3, 14, 3, 2, 26}
-	oidSHA256          = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}
-	oidOCSPBasic       = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 1}
-	tagGood            = cbasn1.Tag(0).ContextSpecific()
-	tagRevoked         = cbasn1.Tag(1).ContextSpecific().Constructed()
-	tagUnknown         = cbasn1.Tag(2).ContextSpecific()
-	tagResponderID     = cbasn1.Tag(0).ContextSpecific().Constructed() // base; +1 byName, +2 byKey
+	oidSHA1        = asn1.ObjectIdentifier{1, 3, 14, 3, 2, 26}
+	oidSHA256      = asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}
+	oidOCSPBasic   = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 1}
+	tagGood        = cbasn1.Tag(0).ContextSpecific()
+	tagRevoked     = cbasn1.Tag(1).ContextSpecific().Constructed()
+	tagUnknown     = cbasn1.Tag(2).ContextSpecific()
+	tagResponderID = cbasn1.Tag(0).ContextSpecific().Constructed() // base; +1 byName, +2 byKey
 )
 
 type rawResponse struct {

@@ -43,12 +43,13 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
-	"github.com/certpipe/precert/internal/derw"
 	"math/bits"
 	"net"
 	"net/url"
 	"slices"
 	"unicode/utf8"
+
+	"github.com/certpipe/precert/internal/derw"
 )
 
 // ErrUnsupported is wrapped by the errors of [TBS] for templates that use a
@@ -215,39 +216,12 @@ var extKeyUsageOIDs = map[x509.ExtKeyUsage]asn1.ObjectIdentifier{
 // writes for alg: no parameters for ECDSA and Ed25519, NULL for RSA
 // PKCS #1 v1.5.
 func algorithmIdentifier(alg x509.SignatureAlgorithm) ([]byte, error) {
-	der, ok := sigAlgs[alg]
+	der, ok := derw.SignatureAlgorithmIdentifier(alg)
 	if !ok {
 		return nil, unsupported("signature algorithm " + alg.String())
 	}
 	return der, nil
 }
-
-var sigAlgs = func() map[x509.SignatureAlgorithm][]byte {
-	m := map[x509.SignatureAlgorithm][]byte{}
-	for _, a := range []struct {
-		alg  x509.SignatureAlgorithm
-		oid  asn1.ObjectIdentifier
-		null bool
-	}{
-		{x509.ECDSAWithSHA256, asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}, false},
-		{x509.ECDSAWithSHA384, asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 3}, false},
-		{x509.ECDSAWithSHA512, asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 4}, false},
-		{x509.SHA256WithRSA, asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 11}, true},
-		{x509.SHA384WithRSA, asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 12}, true},
-		{x509.SHA512WithRSA, asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 13}, true},
-		{x509.PureEd25519, asn1.ObjectIdentifier{1, 3, 101, 112}, false},
-	} {
-		var d der
-		seq := d.Open(tagSequence)
-		d.ObjectIdentifier(a.oid)
-		if a.null {
-			d.Raw([]byte{0x05, 0x00})
-		}
-		d.Close(seq)
-		m[a.alg] = d.B
-	}
-	return m
-}()
 
 // namedCurves maps the curves x509 supports to their OIDs.
 var namedCurves = map[elliptic.Curve]asn1.ObjectIdentifier{

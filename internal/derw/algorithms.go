@@ -1,0 +1,56 @@
+package derw
+
+import (
+	"crypto/x509"
+	"encoding/asn1"
+)
+
+// SignatureAlgorithm is a signature algorithm's OBJECT IDENTIFIER and
+// whether its AlgorithmIdentifier carries NULL parameters (RSA PKCS #1
+// v1.5) or none (ECDSA, Ed25519, RFC 5758 and RFC 8410).
+type SignatureAlgorithm struct {
+	Alg  x509.SignatureAlgorithm
+	OID  asn1.ObjectIdentifier
+	Null bool
+}
+
+// SignatureAlgorithms are the signature algorithms the certificate and
+// OCSP response encoders write and the OCSP validator accepts.
+var SignatureAlgorithms = []SignatureAlgorithm{
+	{x509.ECDSAWithSHA256, asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}, false},
+	{x509.ECDSAWithSHA384, asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 3}, false},
+	{x509.ECDSAWithSHA512, asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 4}, false},
+	{x509.SHA256WithRSA, asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 11}, true},
+	{x509.SHA384WithRSA, asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 12}, true},
+	{x509.SHA512WithRSA, asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 13}, true},
+	{x509.PureEd25519, asn1.ObjectIdentifier{1, 3, 101, 112}, false},
+}
+
+// AlgorithmIdentifier returns the DER AlgorithmIdentifier of oid, with
+// NULL parameters if null, none otherwise.
+func AlgorithmIdentifier(oid asn1.ObjectIdentifier, null bool) []byte {
+	var w Writer
+	seq := w.Open(Sequence)
+	w.ObjectIdentifier(oid)
+	if null {
+		w.B = append(w.B, Null, 0)
+	}
+	w.Close(seq)
+	return w.B
+}
+
+var sigAlgDER = func() map[x509.SignatureAlgorithm][]byte {
+	m := make(map[x509.SignatureAlgorithm][]byte, len(SignatureAlgorithms))
+	for _, a := range SignatureAlgorithms {
+		m[a.Alg] = AlgorithmIdentifier(a.OID, a.Null)
+	}
+	return m
+}()
+
+// SignatureAlgorithmIdentifier returns alg's DER AlgorithmIdentifier as
+// x509.CreateCertificate writes it, or false if alg is not in
+// SignatureAlgorithms.
+func SignatureAlgorithmIdentifier(alg x509.SignatureAlgorithm) ([]byte, bool) {
+	der, ok := sigAlgDER[alg]
+	return der, ok
+}
