@@ -361,33 +361,11 @@ var errVersionMoved = errors.New("ocspstate: version moved")
 // record as it will be stored and its encoding, or old and a nil encoding
 // when fn changed nothing.
 func (s *BoltStore) prepare(old *Record, fn func(*Record) error) (*Record, []byte, error) {
-	next := old.Clone()
-	if err := fn(next); err != nil {
-		return nil, nil, err
+	next, err := PrepareUpdate(old, fn, s.now(), s.due, s.validator, s.skew, normalizeTimes)
+	if err != nil || next == old {
+		return next, nil, err
 	}
-	// Fields the store owns: ignore what the closure did to them. The due
-	// time is recomputed even when nothing else changed, so a record whose
-	// service ended leaves the due index when touched.
-	now := s.now()
-	next.Updated = old.Updated
-	next.Due = s.due.Due(next, now)
-	if next.Equal(old) {
-		return old, nil, nil
-	}
-	if err := CheckUpdate(old, next, now, s.validator, s.skew); err != nil {
-		return nil, nil, err
-	}
-	return next, s.stamp(old, next, now), nil
-}
-
-// stamp sets the fields the store owns on next, a change of old checked
-// at now, and returns next's hot part as stored.
-func (s *BoltStore) stamp(old, next *Record, now time.Time) []byte {
-	next.Version = old.Version + 1
-	next.Updated = now
-	next.Due = s.due.Due(next, now)
-	normalizeTimes(next)
-	return encodeHot(next)
+	return next, encodeHot(next), nil
 }
 
 // putRecord writes rec (whose hot part is hot) over old (nil for a new

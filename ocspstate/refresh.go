@@ -203,7 +203,8 @@ func (s *BoltStore) refreshOne(tx *bolt.Tx, key []byte, ref Refresh) (bool, erro
 	if _, err := s.validator.CheckRecord(&next, now, s.skew); err != nil {
 		return false, refuse(fmt.Errorf("%w: %w", ErrInvalidRecord, err))
 	}
-	hot := s.stamp(old, &next, now)
+	stamp(old, &next, now, s.due, normalizeTimes)
+	hot := encodeHot(&next)
 	s.cache.writeThrough(tx, key, old.OCSP.ResponseDER, next.OCSP.ResponseDER)
 	return true, putRecord(tx, key, old, &next, hot)
 }

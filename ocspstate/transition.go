@@ -187,3 +187,44 @@ func CheckUpdate(old, new *Record, now time.Time, v *Validator, skew time.Durati
 	}
 	return nil
 }
+
+// PrepareUpdate is the part of [Store.Update] every store shares: it runs
+// fn on a copy of old and applies the store's rules to the result at now.
+// The fields the store owns are its own, whatever fn did to them: Updated
+// and Due are reset, Due recomputed with due even when nothing else
+// changed (so that a record whose service ended leaves the index when
+// touched). It returns old itself when fn changed nothing. Otherwise the
+// record must pass [CheckUpdate], and comes back with Version one more
+// than old's, Updated now and its Due. normalize, which may be nil, gives
+// the record the form the store keeps (time precision, empty fields), and
+// now should already have it.
+func PrepareUpdate(old *Record, fn func(*Record) error, now time.Time, due DuePolicy, v *Validator, skew time.Duration, normalize func(*Record)) (*Record, error) {
+	next := old.Clone()
+	if err := fn(next); err != nil {
+		return nil, err
+	}
+	next.Updated = old.Updated
+	next.Due = due.Due(next, now)
+	if normalize != nil {
+		normalize(next)
+	}
+	if next.Equal(old) {
+		return old, nil
+	}
+	if err := CheckUpdate(old, next, now, v, skew); err != nil {
+		return nil, err
+	}
+	stamp(old, next, now, due, normalize)
+	return next, nil
+}
+
+// stamp sets the fields a store owns on next, a checked change of old at
+// now.
+func stamp(old, next *Record, now time.Time, due DuePolicy, normalize func(*Record)) {
+	next.Version = old.Version + 1
+	next.Updated = now
+	next.Due = due.Due(next, now)
+	if normalize != nil {
+		normalize(next)
+	}
+}

@@ -392,30 +392,11 @@ func retryable(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
-// prepare runs fn on a copy of old and checks the result. It returns the
-// record as it will be stored, or old itself when fn changed nothing.
+// prepare runs fn on a copy of old and checks the result
+// ([ocspstate.PrepareUpdate]). It returns the record as it will be
+// stored, or old itself when fn changed nothing.
 func (s *Store) prepare(old *ocspstate.Record, fn func(*ocspstate.Record) error) (*ocspstate.Record, error) {
-	next := old.Clone()
-	if err := fn(next); err != nil {
-		return nil, err
-	}
-	// Fields the store owns: ignore what the closure did to them. The due
-	// time is recomputed even when nothing else changed, so a record whose
-	// service ended leaves the due index when touched.
-	now := norm(s.now())
-	next.Updated = old.Updated
-	normalize(next)
-	next.Due = norm(s.due.Due(next, now))
-	if next.Equal(old) {
-		return old, nil
-	}
-	if err := ocspstate.CheckUpdate(old, next, now, s.validator, s.skew); err != nil {
-		return nil, err
-	}
-	next.Version = old.Version + 1
-	next.Updated = now
-	next.Due = norm(s.due.Due(next, now))
-	return next, nil
+	return ocspstate.PrepareUpdate(old, fn, norm(s.now()), s.due, s.validator, s.skew, normalize)
 }
 
 // put writes next over old if the stored version is still old's, in one
