@@ -159,28 +159,49 @@ func (e *Env) BeforeSubmit(hook func(serial *big.Int)) {
 func (e *Env) RequireCommittedBeforeCT() *atomic.Int64 {
 	var checked atomic.Int64
 	e.BeforeSubmit(func(serial *big.Int) {
-		r, err := e.Store.Get(context.Background(), ocspstate.IssuerIDOf(e.CA.Intermediate), serial)
-		if err != nil {
-			e.T.Errorf("I1: serial %x submitted to CT before any record exists: %v", serial, err)
-			return
-		}
-		if !r.State.Published() || !r.OCSP.Enabled {
-			e.T.Errorf("I1: serial %x submitted to CT in state %s, OCSP enabled %v", serial, r.State, r.OCSP.Enabled)
-		}
-		if _, err := ocspstate.Validate(r.OCSP.ResponseDER, e.CA.Intermediate, ocspstate.ExpectRecord(r, e.Clock.Now(), time.Minute)); err != nil {
-			e.T.Errorf("I1: serial %x submitted to CT without a valid stored response: %v", serial, err)
-		}
+		CheckCommitted(e.T, e.Store, e.CA.Intermediate, serial, e.Clock.Now())
 		checked.Add(1)
 	})
 	return &checked
 }
 
+// CheckCommitted reports through t any breach of invariant I1 for serial,
+// whose precertificate is about to reach a CT log at now: its record must
+// be durable in store, in a published state with OCSP enabled and a
+// stored response that validates against issuer.
+func CheckCommitted(t testing.TB, store ocspstate.Store, issuer *x509.Certificate, serial *big.Int, now time.Time) {
+	t.Helper()
+	r, err := store.Get(context.Background(), ocspstate.IssuerIDOf(issuer), serial)
+	if err != nil {
+		t.Errorf("I1: serial %x submitted to CT before any record exists: %v", serial, err)
+		return
+	}
+	if !r.State.Published() || !r.OCSP.Enabled {
+		t.Errorf("I1: serial %x submitted to CT in state %s, OCSP enabled %v", serial, r.State, r.OCSP.Enabled)
+	}
+	if _, err := ocspstate.Validate(r.OCSP.ResponseDER, issuer, ocspstate.ExpectRecord(r, now, time.Minute)); err != nil {
+		t.Errorf("I1: serial %x submitted to CT without a valid stored response: %v", serial, err)
+	}
+}
+
 func (e *Env) watch(rt http.RoundTripper) http.RoundTripper {
-	return roundTripper(func(req *http.Request) (*http.Response, error) {
+	return WatchSubmissions(rt, func(serial *big.Int) {
 		e.mu.Lock()
 		hook := e.beforeSubmit
 		e.mu.Unlock()
-		if hook != nil && req.Body != nil {
+		if hook != nil {
+			hook(serial)
+		}
+	})
+}
+
+// WatchSubmissions wraps rt so that hook sees the serial of the
+// certificate every CT submission (add-chain, add-pre-chain) carries,
+// before the request leaves. Requests whose body is not a submission pass
+// unseen.
+func WatchSubmissions(rt http.RoundTripper, hook func(serial *big.Int)) http.RoundTripper {
+	return roundTripper(func(req *http.Request) (*http.Response, error) {
+		if req.Body != nil {
 			body, err := io.ReadAll(req.Body)
 			if err != nil {
 				return nil, err

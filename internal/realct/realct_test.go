@@ -264,17 +264,13 @@ func newEnv(t *testing.T, ca *testpki.CA, logs *realct.Logs, chain []*x509.Certi
 // record is durable in a published state with OCSP enabled and a stored
 // response that validates (invariant I1), and times each request.
 func (e *env) watch(t *testing.T, next http.RoundTripper) http.RoundTripper {
+	checked := pipetest.WatchSubmissions(next, func(serial *big.Int) {
+		pipetest.CheckCommitted(t, e.store, e.ca.Intermediate, serial, time.Now())
+		e.submissions.Add(1)
+	})
 	return roundTripper(func(req *http.Request) (*http.Response, error) {
-		if strings.HasSuffix(req.URL.Path, ct.AddPreChainPath) && req.Body != nil {
-			body, err := io.ReadAll(req.Body)
-			if err != nil {
-				return nil, err
-			}
-			req.Body = io.NopCloser(bytes.NewReader(body))
-			e.checkCommitted(t, body)
-		}
 		t0 := time.Now()
-		resp, err := next.RoundTrip(req)
+		resp, err := checked.RoundTrip(req)
 		r := httpRequest{url: req.URL.String(), took: time.Since(t0)}
 		if resp != nil {
 			r.status = resp.StatusCode
@@ -284,31 +280,6 @@ func (e *env) watch(t *testing.T, next http.RoundTripper) http.RoundTripper {
 		e.mu.Unlock()
 		return resp, err
 	})
-}
-
-func (e *env) checkCommitted(t *testing.T, body []byte) {
-	var sub ct.AddChainRequest
-	if err := json.Unmarshal(body, &sub); err != nil || len(sub.Chain) == 0 {
-		t.Errorf("add-pre-chain body does not decode: %v", err)
-		return
-	}
-	cert, err := x509.ParseCertificate(sub.Chain[0])
-	if err != nil {
-		t.Errorf("add-pre-chain chain[0] does not parse: %v", err)
-		return
-	}
-	r, err := e.store.Get(context.Background(), ocspstate.IssuerIDOf(e.ca.Intermediate), cert.SerialNumber)
-	if err != nil {
-		t.Errorf("I1: serial %x submitted to CT before any record exists: %v", cert.SerialNumber, err)
-		return
-	}
-	if !r.State.Published() || !r.OCSP.Enabled {
-		t.Errorf("I1: serial %x submitted to CT in state %s, OCSP enabled %v", cert.SerialNumber, r.State, r.OCSP.Enabled)
-	}
-	if _, err := ocspstate.Validate(r.OCSP.ResponseDER, e.ca.Intermediate, ocspstate.ExpectRecord(r, time.Now(), time.Minute)); err != nil {
-		t.Errorf("I1: serial %x submitted to CT without a valid stored response: %v", cert.SerialNumber, err)
-	}
-	e.submissions.Add(1)
 }
 
 type roundTripper func(*http.Request) (*http.Response, error)
