@@ -450,13 +450,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // verdictFor returns the verdict on der, whose SHA-256 is sum, for the
-// issuer at idx and serial, from the validation cache or by validating it
-// in full (remembering the verdict if remember), or the problem that
-// forbids serving it whatever the time.
-func (h *Handler) verdictFor(der []byte, sum *[32]byte, idx uint16, serial *big.Int, sk serialKey, remember bool) (verdict, ocspstate.Problem, string) {
-	if v, hit := h.cache.get(sum); hit && v.issuer == idx && v.serial == sk {
-		h.metrics.cache(true)
-		return v, 0, ""
+// issuer at idx and serial, or the problem that forbids serving it
+// whatever the time. With useCache it looks in the validation cache first
+// and remembers what it validates; without (a MemoSource keeps the
+// verdicts), it validates in full.
+func (h *Handler) verdictFor(der []byte, sum *[32]byte, idx uint16, serial *big.Int, sk serialKey, useCache bool) (verdict, ocspstate.Problem, string) {
+	if useCache {
+		if v, hit := h.cache.get(sum); hit && v.issuer == idx && v.serial == sk {
+			h.metrics.cache(true)
+			return v, 0, ""
+		}
 	}
 	// A miss, or bytes cached for another issuer or serial: validate in
 	// full, which names the problem precisely.
@@ -471,7 +474,7 @@ func (h *Handler) verdictFor(der []byte, sum *[32]byte, idx uint16, serial *big.
 	}
 	// Validate checked that the response is about serial, whose key is sk.
 	v := newVerdict(info, idx, sk)
-	if remember {
+	if useCache {
 		h.cache.put(sum, v)
 	}
 	return v, 0, ""

@@ -89,7 +89,10 @@ func run(dir string) error {
 	if err != nil {
 		return err
 	}
-	subscriber, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	subscriber, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
 	now := time.Now()
 	_, err = first.pipeline.Issue(context.Background(), &issuance.Request{
 		PublicKey: subscriber.Public(), DNSNames: []string{"www.example.com"},
