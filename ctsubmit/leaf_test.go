@@ -22,7 +22,7 @@ func TestPrecertLeafMatchesCTGo(t *testing.T) {
 	ca := testpki.Shared(t, testpki.ECDSAP256)
 	key, err := testpki.NewKey(ca.KeyType)
 	require.NoError(t, err)
-	poison := pkix.Extension{Id: OIDPoison, Critical: true, Value: []byte{0x05, 0x00}}
+	poison := PoisonExtension()
 
 	// A precertificate signing certificate: the CT EKU, issued by the CA.
 	psKey, err := testpki.NewKey(ca.KeyType)

@@ -28,6 +28,13 @@ var OIDSCTList = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 2}
 // precertificate (RFC 6962 §3.1): 1.3.6.1.4.1.11129.2.4.3.
 var OIDPoison = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 3}
 
+// PoisonExtension returns the extension that makes a certificate a
+// precertificate (RFC 6962 §3.1): OIDPoison, critical, with an ASN.1 NULL
+// value. Each call returns its own copy.
+func PoisonExtension() pkix.Extension {
+	return pkix.Extension{Id: OIDPoison, Critical: true, Value: []byte{0x05, 0x00}}
+}
+
 // SCT is a verified signed certificate timestamp and the log that issued it.
 type SCT struct {
 	// Log is the log that issued the SCT: one of [Config.Logs], or of

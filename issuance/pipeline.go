@@ -668,7 +668,7 @@ func (p *Pipeline) template(req *Request) (*x509.Certificate, error) {
 		}
 	}
 	exts := append([]pkix.Extension(nil), req.ExtraExtensions...)
-	exts = append(exts, pkix.Extension{Id: OIDPoison, Critical: true, Value: poisonValue})
+	exts = append(exts, ctsubmit.PoisonExtension())
 	return &x509.Certificate{
 		PublicKey:             req.PublicKey,
 		Subject:               req.Subject,

@@ -442,7 +442,7 @@ func TestConfigErrors(t *testing.T) {
 		"no key":           func(r *issuance.Request) { r.PublicKey = nil },
 		"empty validity":   func(r *issuance.Request) { r.NotAfter = r.NotBefore },
 		"outlives issuer":  func(r *issuance.Request) { r.NotAfter = e.CA.Intermediate.NotAfter.Add(time.Hour) },
-		"carries a poison": func(r *issuance.Request) { r.ExtraExtensions = append(r.ExtraExtensions, pipetest.PoisonExtension()) },
+		"carries a poison": func(r *issuance.Request) { r.ExtraExtensions = append(r.ExtraExtensions, ctsubmit.PoisonExtension()) },
 	} {
 		req := e.Request()
 		mut(req)

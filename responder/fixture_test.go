@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certpipe/precert/ctsubmit"
 	"github.com/certpipe/precert/internal/testpki"
-	"github.com/certpipe/precert/issuance"
 	"github.com/certpipe/precert/ocspstate"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/ocsp"
@@ -149,7 +149,7 @@ func issue(t testing.TB, store *ocspstate.BoltStore, ca *testpki.CA, signer *ocs
 	tmpl := ca.LeafTemplate(90*24*time.Hour, "www.precert.test")
 	tmpl.SerialNumber = serial
 	tmpl.OCSPServer = []string{ocspURL}
-	tmpl.ExtraExtensions = []pkix.Extension{{Id: issuance.OIDPoison, Critical: true, Value: []byte{0x05, 0x00}}}
+	tmpl.ExtraExtensions = []pkix.Extension{ctsubmit.PoisonExtension()}
 	pre, err = ca.IssueLeaf(tmpl, key.Public())
 	require.NoError(t, err)
 

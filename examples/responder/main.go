@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"io"
 	"log"
@@ -21,8 +20,8 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/certpipe/precert/ctsubmit"
 	"github.com/certpipe/precert/internal/testpki"
-	"github.com/certpipe/precert/issuance"
 	"github.com/certpipe/precert/ocspstate"
 	"github.com/certpipe/precert/responder"
 )
@@ -107,7 +106,7 @@ func storeOnePrecert(store ocspstate.Store, ca *testpki.CA) (*x509.Certificate, 
 	}
 	tmpl := ca.LeafTemplate(90*24*time.Hour, "www.example.com")
 	// The critical CT poison extension (RFC 6962 §3.1) makes it a precertificate.
-	tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, pkix.Extension{Id: issuance.OIDPoison, Critical: true, Value: []byte{0x05, 0x00}})
+	tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, ctsubmit.PoisonExtension())
 	precert, err := ca.IssueLeaf(tmpl, key.Public())
 	if err != nil {
 		return nil, err

@@ -37,7 +37,7 @@ func TestLeafMatchesCTGo(t *testing.T) {
 		require.NoError(t, err)
 		ps, err := x509.ParseCertificate(psDER)
 		require.NoError(t, err)
-		poison := pkix.Extension{Id: ctsubmit.OIDPoison, Critical: true, Value: []byte{0x05, 0x00}}
+		poison := ctsubmit.PoisonExtension()
 		other := pkix.Extension{Id: asn1.ObjectIdentifier{1, 2, 3}, Value: []byte{0x05, 0x00}}
 		another := pkix.Extension{Id: asn1.ObjectIdentifier{1, 2, 4}, Critical: true, Value: []byte{0x04, 0x00}}
 		for _, issuer := range []struct {

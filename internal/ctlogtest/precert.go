@@ -43,7 +43,7 @@ func NewPrecert(ca *testpki.CA, lifetime time.Duration, dnsNames ...string) (*Pr
 	tmpl.SerialNumber = testpki.RandomSerial()
 	pre := *tmpl
 	pre.ExtraExtensions = append(slices.Clone(tmpl.ExtraExtensions),
-		pkix.Extension{Id: ctsubmit.OIDPoison, Critical: true, Value: []byte{0x05, 0x00}})
+		ctsubmit.PoisonExtension())
 	cert, err := ca.IssueLeaf(&pre, key.Public())
 	if err != nil {
 		return nil, fmt.Errorf("ctlogtest: issuing precertificate: %w", err)

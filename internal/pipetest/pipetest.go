@@ -10,7 +10,6 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"io"
 	"math/big"
@@ -323,11 +322,6 @@ func (e *Env) RequireStatus(serial *big.Int, want ocspstate.Status) *ocspstate.R
 	require.NoError(e.T, err)
 	require.Equal(e.T, want, info.Status)
 	return r
-}
-
-// PoisonExtension is the critical CT poison extension (RFC 6962 §3.1).
-func PoisonExtension() pkix.Extension {
-	return pkix.Extension{Id: issuance.OIDPoison, Critical: true, Value: []byte{0x05, 0x00}}
 }
 
 // RequireCTFailed asserts that err is what Issue returns when every log
