@@ -26,6 +26,7 @@ import (
 	"github.com/certpipe/precert/internal/perf"
 	"github.com/certpipe/precert/internal/testpki"
 	"github.com/certpipe/precert/ocspstate"
+	"github.com/certpipe/precert/ocspstate/pgstore"
 	"github.com/certpipe/precert/responder"
 )
 
@@ -589,7 +590,7 @@ func runBenchServe(ctx context.Context, env *cliEnv, args []string) int {
 // of its own that it drops afterwards.
 func (b *bencher) postgresIssuance(ca *testpki.CA, n, inflight int) (float64, error) {
 	schema := perf.PostgresSchemaName()
-	defer perf.DropPostgresSchema(b.pgDSN, schema)
+	defer pgstore.DropSchema(context.Background(), b.pgDSN, schema)
 	e, err := perf.NewIssueEnvWith(ca, perf.PostgresOpener(b.pgDSN, schema, 0), false)
 	if err != nil {
 		return 0, fmt.Errorf("PostgreSQL at %s: %v", redactDSN(b.pgDSN), err)
