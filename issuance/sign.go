@@ -11,7 +11,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"math/big"
 	"sync/atomic"
 
 	"github.com/certpipe/precert/internal/tbs"
@@ -23,15 +22,13 @@ import (
 // those redeems a single-use token that only the prepare step — which runs
 // the lint and, for finals, the correspondence check — can mint.
 type issuer struct {
-	cert   *x509.Certificate
-	key    crypto.Signer
-	sigAlg x509.SignatureAlgorithm
-	// sigAlgDER is sigAlg's DER AlgorithmIdentifier.
-	sigAlgDER []byte
-	lintKey   crypto.Signer     // throwaway key of the same type and size
-	lintCA    *x509.Certificate // cert with the issuer's names and the lint key
-	linter    Linter            // nil when linting is off
-	chain     [][]byte          // issuer chain following the leaf in CT submissions
+	cert    *x509.Certificate
+	key     crypto.Signer
+	sigAlg  x509.SignatureAlgorithm
+	lintKey crypto.Signer     // throwaway key of the same type and size
+	lintCA  *x509.Certificate // cert with the issuer's names and the lint key
+	linter  Linter            // nil when linting is off
+	chain   [][]byte          // issuer chain following the leaf in CT submissions
 }
 
 func newIssuer(cert *x509.Certificate, key crypto.Signer, linter Linter, chain [][]byte) (*issuer, error) {
@@ -75,17 +72,6 @@ func newIssuer(cert *x509.Certificate, key crypto.Signer, linter Linter, chain [
 	lintCA := *cert
 	lintCA.PublicKey = is.lintKey.Public()
 	is.lintCA = &lintCA
-	// The AlgorithmIdentifier of every certificate this issuer signs, as
-	// x509.CreateCertificate writes it: taken from one it made.
-	probe, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(1), SignatureAlgorithm: is.sigAlg},
-		is.lintCA, is.lintKey.Public(), is.lintKey)
-	if err != nil {
-		return nil, fmt.Errorf("issuance: probing the signature algorithm: %w", err)
-	}
-	_, is.sigAlgDER, _, err = tbs.SplitCertificate(probe)
-	if err != nil {
-		return nil, fmt.Errorf("issuance: probing the signature algorithm: %w", err)
-	}
 	return is, nil
 }
 
@@ -152,7 +138,11 @@ func (is *issuer) intent(tmpl *x509.Certificate) (*intent, error) {
 
 // parseUnsigned parses tbsDER as a certificate with an empty signature.
 func (is *issuer) parseUnsigned(tbsDER []byte) (*x509.Certificate, error) {
-	der, err := assemble(tbsDER, is.sigAlgDER, nil)
+	sigAlg, err := tbs.SignatureAlgorithm(tbsDER)
+	if err != nil {
+		return nil, err
+	}
+	der, err := tbs.JoinCertificate(tbsDER, sigAlg, nil) // the outer algorithm equals the TBS's
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +244,10 @@ func (is *issuer) signReal(tbsDER []byte, parsed *x509.Certificate) (*x509.Certi
 	} else if cert, err = x509.ParseCertificate(der); err != nil {
 		return nil, err
 	}
-	if signed, _, _, err := tbs.SplitCertificate(cert.Raw); err != nil || !bytes.Equal(signed, tbsDER) || !bytes.Equal(cert.RawTBSCertificate, tbsDER) {
+	// The certificate is built around tbsDER itself, so this holds by
+	// construction; it is the step-3 check (the signed TBS is the intent),
+	// stated where an edit to the signing could break it.
+	if !bytes.Equal(cert.RawTBSCertificate, tbsDER) {
 		return nil, errors.New("the signed certificate's TBS differs from the one meant to be signed")
 	}
 	if err := cert.CheckSignatureFrom(is.cert); err != nil {
@@ -282,7 +275,7 @@ func signTBS(tbsDER []byte, alg x509.SignatureAlgorithm, key crypto.Signer) (der
 	if sig, err = sign(tbsDER, alg, key); err != nil {
 		return nil, nil, err
 	}
-	der, err = assemble(tbsDER, sigAlg, sig) // the outer algorithm equals the TBS's
+	der, err = tbs.JoinCertificate(tbsDER, sigAlg, sig) // the outer algorithm equals the TBS's
 	return der, sig, err
 }
 
@@ -305,10 +298,4 @@ func sign(tbsDER []byte, alg x509.SignatureAlgorithm, key crypto.Signer) ([]byte
 		return nil, fmt.Errorf("unsupported signature algorithm %v", alg)
 	}
 	return key.Sign(rand.Reader, digest, opts)
-}
-
-// assemble wraps a TBSCertificate, its signature algorithm and a signature
-// into a DER Certificate.
-func assemble(tbsDER, sigAlg, sig []byte) ([]byte, error) {
-	return tbs.JoinCertificate(tbsDER, sigAlg, sig)
 }

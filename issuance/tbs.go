@@ -26,19 +26,10 @@ var (
 // poisonValue is the DER NULL that is the poison extension's value.
 var poisonValue = []byte{0x05, 0x00}
 
-// finalTBS turns a precertificate's TBS into the final certificate's: the
-// poison extension is replaced, in place, by the SCT list extension whose
-// extnValue is sctListValue. Nothing else changes.
-func finalTBS(precertTBS, sctListValue []byte) ([]byte, error) {
-	t, err := tbs.Parse(precertTBS)
-	if err != nil {
-		return nil, err
-	}
-	return finalFrom(t, sctListValue)
-}
-
-// finalFrom is finalTBS on a parsed precertificate TBS, which it leaves
-// unchanged.
+// finalFrom turns a parsed precertificate TBS, which it leaves unchanged,
+// into the final certificate's: the poison extension is replaced, in
+// place, by the SCT list extension whose extnValue is sctListValue.
+// Nothing else changes.
 func finalFrom(pre *tbs.TBS, sctListValue []byte) ([]byte, error) {
 	t := *pre
 	t.Exts = slices.Clone(pre.Exts)

@@ -280,3 +280,12 @@ func FuzzCorrespond(f *testing.F) {
 		finalTBS(finDER, []byte{4, 0})
 	})
 }
+
+// finalTBS is finalFrom on an unparsed precertificate TBS.
+func finalTBS(precertTBS, sctListValue []byte) ([]byte, error) {
+	t, err := tbs.Parse(precertTBS)
+	if err != nil {
+		return nil, err
+	}
+	return finalFrom(t, sctListValue)
+}

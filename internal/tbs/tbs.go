@@ -328,23 +328,6 @@ func MarshalExtension(oid asn1.ObjectIdentifier, critical bool, value []byte) ([
 	return b.Bytes()
 }
 
-// Without returns the DER of tbsDER with every extension of oid removed
-// (and the extensions field dropped if none remain).
-func Without(tbsDER []byte, oid asn1.ObjectIdentifier) ([]byte, error) {
-	t, err := Parse(tbsDER)
-	if err != nil {
-		return nil, err
-	}
-	kept := t.Exts[:0]
-	for _, e := range t.Exts {
-		if !e.Is(oid) {
-			kept = append(kept, e)
-		}
-	}
-	t.Exts = kept
-	return t.Marshal()
-}
-
 // SplitCertificate splits a DER Certificate (RFC 5280 §4.1) into its
 // three fields, each the raw DER element, without parsing any of them
 // further: for the callers that need only the TBS bytes of a certificate,

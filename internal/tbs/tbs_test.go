@@ -84,11 +84,6 @@ func TestRoundTrip(t *testing.T) {
 		joined, err := JoinCertificate(tbsDER, sigAlg, bits.Bytes)
 		require.NoError(t, err)
 		require.Equal(t, der, joined)
-		w, err := Without(tbsDER, asn1.ObjectIdentifier{1, 2, 3})
-		require.NoError(t, err)
-		y, err := Parse(w)
-		require.NoError(t, err)
-		require.Empty(t, y.Find(asn1.ObjectIdentifier{1, 2, 3}))
 	}
 	_, _, _, err := SplitCertificate([]byte{0x30, 0})
 	require.Error(t, err)

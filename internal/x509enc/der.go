@@ -4,15 +4,11 @@ import "github.com/certpipe/precert/internal/derw"
 
 // DER tags this package writes.
 const (
-	tagBoolean         = derw.Boolean
-	tagInteger         = derw.Integer
 	tagBitString       = derw.BitString
 	tagOctetString     = derw.OctetString
 	tagOID             = derw.OID
 	tagUTF8String      = derw.UTF8String
 	tagPrintableString = derw.PrintableString
-	tagUTCTime         = derw.UTCTime
-	tagGeneralizedTime = derw.GeneralizedTime
 	tagSequence        = derw.Sequence
 	tagSet             = derw.Set
 	tagContext         = derw.Context     // | n: [n] IMPLICIT, primitive
