@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"io"
 	"math/big"
 	"net"
 	"net/url"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/certpipe/precert/ctsubmit"
+	"github.com/certpipe/precert/internal/tbs"
 	"github.com/certpipe/precert/internal/testpki"
 )
 
@@ -167,4 +169,65 @@ func oneSCTList(t *testing.T) []byte {
 	ext, err := ctsubmit.SCTListExtension([][]byte{raw})
 	require.NoError(t, err)
 	return ext.Value
+}
+
+// TestFinalMustCorrespond is invariant I4 where it is enforced: a final
+// TBS that differs from its precertificate in anything but the poison and
+// the SCT list is refused before the issuer key signs anything, for any
+// linter setting.
+func TestFinalMustCorrespond(t *testing.T) {
+	ca := testpki.Shared(t, testpki.ECDSAP256)
+	for _, linter := range []Linter{nil, acceptAll{}} {
+		key := &countingSigner{Signer: ca.IntermediateKey}
+		is, err := newIssuer(ca.Intermediate, key, linter, nil)
+		require.NoError(t, err)
+		p := &Pipeline{cfg: Config{Issuer: ca.Intermediate}}
+		req := requests(t, ca)["every field"]
+		tmpl, err := p.template(req)
+		require.NoError(t, err)
+		tmpl.SerialNumber = big.NewInt(0x4d5e)
+		in, err := is.intent(tmpl)
+		require.NoError(t, err)
+		tok, err := is.preparePrecert(in)
+		require.NoError(t, err)
+		precert, err := is.signPrecert(tok)
+		require.NoError(t, err)
+		signed := key.n
+
+		for name, tamper := range map[string]func(*tbs.TBS){
+			"serial": func(f *tbs.TBS) { f.Serial = []byte{0x02, 0x01, 0x07} },
+			"another extension": func(f *tbs.TBS) {
+				f.Exts = append(f.Exts, rawExt(t, asn1.ObjectIdentifier{1, 2, 3}, false, []byte{0x05, 0x00}))
+			},
+		} {
+			t.Run(name, func(t *testing.T) {
+				is.buildFinal = func(pre *tbs.TBS, scts []byte) ([]byte, error) {
+					good, err := finalFrom(pre, scts)
+					require.NoError(t, err)
+					f, err := tbs.Parse(good)
+					require.NoError(t, err)
+					tamper(f)
+					return f.Marshal()
+				}
+				_, err := is.prepareFinal(precert, sctListValue(t))
+				var me *MismatchError
+				require.ErrorAs(t, err, &me)
+				require.Equal(t, signed, key.n, "nothing signed with the issuer key")
+			})
+		}
+		is.buildFinal = finalFrom
+		_, err = is.prepareFinal(precert, sctListValue(t))
+		require.NoError(t, err, "the untampered final corresponds")
+	}
+}
+
+// countingSigner counts signatures.
+type countingSigner struct {
+	crypto.Signer
+	n int
+}
+
+func (c *countingSigner) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	c.n++
+	return c.Signer.Sign(rand, digest, opts)
 }
