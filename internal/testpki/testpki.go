@@ -11,6 +11,7 @@ package testpki
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -39,15 +40,24 @@ const (
 	ECDSAP256 KeyType = iota
 	// RSA2048 uses 2048-bit RSA keys with SHA-256 PKCS #1 v1.5 signatures.
 	RSA2048
+	// ECDSAP384 uses ECDSA on NIST P-384 with SHA-384 signatures. Not in
+	// KeyTypes: for the tests of issuers of every kind the pipeline takes.
+	ECDSAP384
+	// Ed25519 uses Ed25519 keys. Not in KeyTypes, like ECDSAP384.
+	Ed25519
 )
 
-// String returns "ECDSA-P256" or "RSA-2048".
+// String returns "ECDSA-P256", "RSA-2048", "ECDSA-P384" or "Ed25519".
 func (k KeyType) String() string {
 	switch k {
 	case ECDSAP256:
 		return "ECDSA-P256"
 	case RSA2048:
 		return "RSA-2048"
+	case ECDSAP384:
+		return "ECDSA-P384"
+	case Ed25519:
+		return "Ed25519"
 	}
 	return fmt.Sprintf("KeyType(%d)", int(k))
 }
@@ -62,6 +72,11 @@ func NewKey(k KeyType) (crypto.Signer, error) {
 		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	case RSA2048:
 		return rsa.GenerateKey(rand.Reader, 2048)
+	case ECDSAP384:
+		return ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case Ed25519:
+		_, key, err := ed25519.GenerateKey(rand.Reader)
+		return key, err
 	}
 	return nil, fmt.Errorf("testpki: unknown key type %d", int(k))
 }
