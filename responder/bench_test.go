@@ -131,7 +131,7 @@ func setUpBench(b *testing.B) error {
 			return err
 		}
 		start := time.Now()
-		if err := fillBench(); err != nil {
+		if err := fillStore(bench.store, bench.ca, bench.base, bench.n); err != nil {
 			return err
 		}
 		b.Logf("built a %d-record bbolt store in %s", n, time.Since(start).Round(time.Second))
@@ -175,24 +175,26 @@ func benchStoreUsable() bool {
 	return true
 }
 
-// fillBench takes n records through Reserve and an Update to Precert
-// with a real signed P-256 response each, through the store's public API
-// (so every response is validated on commit), with enough concurrent
-// writers to fill the store's group commits. Intent and precertificate are
-// small dummies: the store checks them for presence, and the responder
-// never reads them. Serials are consecutive so that bbolt appends rather
-// than splits pages at random.
-func fillBench() error {
-	issuer := bench.ca.Intermediate
-	signer, err := ocspstate.NewResponseSigner(ocspstate.SignerConfig{Issuer: issuer, Key: bench.ca.IntermediateKey})
+// fillStore takes the n records base … base+n-1 of ca's intermediate
+// through Reserve and an Update to Precert with a real signed P-256
+// response each, through the store's public API (so every response is
+// validated on commit), with enough concurrent writers to fill the store's
+// group commits. Intent and precertificate are small dummies: the store
+// checks them for presence, and the responder never reads them. Serials
+// are consecutive so that bbolt appends rather than splits pages at
+// random.
+func fillStore(store *ocspstate.BoltStore, ca *testpki.CA, base *big.Int, n int) error {
+	issuer := ca.Intermediate
+	signer, err := ocspstate.NewResponseSigner(ocspstate.SignerConfig{Issuer: issuer, Key: ca.IntermediateKey})
 	if err != nil {
 		return err
 	}
 	id := ocspstate.IssuerIDOf(issuer)
 	notBefore := time.Now().Add(-time.Hour).Truncate(time.Second)
 	ctx := context.Background()
-	err = perSerial(64, func(serial *big.Int) error {
-		err := bench.store.Reserve(ctx, &ocspstate.Record{
+	_, err = perf.Parallel(n, 64, func(i int) error {
+		serial := new(big.Int).Add(base, big.NewInt(int64(i)))
+		err := store.Reserve(ctx, &ocspstate.Record{
 			Issuer: id, Serial: serial, State: ocspstate.Reserved,
 			IntentDER: []byte{0x30, 0x00}, NotBefore: notBefore, NotAfter: notBefore.Add(90 * 24 * time.Hour),
 			Lease: ocspstate.Lease{Owner: "bench", Expires: time.Now().Add(time.Hour)},
@@ -204,7 +206,7 @@ func fillBench() error {
 		if err != nil {
 			return err
 		}
-		_, err = bench.store.Update(ctx, id, serial, func(r *ocspstate.Record) error {
+		_, err = store.Update(ctx, id, serial, func(r *ocspstate.Record) error {
 			r.State = ocspstate.Precert
 			r.PrecertDER = []byte{0x30, 0x00}
 			r.OCSP.Enabled, r.OCSP.Status = true, ocspstate.Good
@@ -212,15 +214,6 @@ func fillBench() error {
 			return nil
 		})
 		return err
-	})
-	return err
-}
-
-// perSerial calls fn for every benchmark serial on workers goroutines and
-// returns the first error.
-func perSerial(workers int, fn func(serial *big.Int) error) error {
-	_, err := perf.Parallel(bench.n, workers, func(i int) error {
-		return fn(new(big.Int).Add(bench.base, big.NewInt(int64(i))))
 	})
 	return err
 }
@@ -268,12 +261,13 @@ func BenchmarkResponder(b *testing.B) {
 	// beat it.
 	id := ocspstate.IssuerIDOf(bench.ca.Intermediate)
 	lookup := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, err := decodeGET(escapedPath(r.URL))
+		var req request
+		err := decodeGET(escapedPath(r.URL), &req)
 		var der []byte
 		if err == nil {
 			var ok bool
-			if der, _, ok = bench.store.CachedResponse(id, req.serial); !ok {
-				err = fmt.Errorf("serial %s not cached", req.serial)
+			if der, _, ok = bench.store.CachedResponse(id, &req.serial); !ok {
+				err = fmt.Errorf("serial %s not cached", &req.serial)
 			}
 		}
 		if err != nil {
@@ -379,6 +373,56 @@ func BenchmarkServeHTTP(b *testing.B) {
 			i := 0
 			w := &discardWriter{h: http.Header{}}
 			for pb.Next() {
+				h.ServeHTTP(w, &http.Request{Method: http.MethodGet, URL: urls[i%n], Header: http.Header{}})
+				if w.code != http.StatusOK {
+					b.Errorf("status %d", w.code)
+					return
+				}
+				clear(w.h)
+				i++
+			}
+		})
+	})
+	b.Run("hit-bbolt", func(b *testing.B) {
+		// The hot path a responder in service takes: a bbolt store with
+		// CacheResponses, whose verdicts the Handler keeps beside the
+		// responses (MemoSource).
+		const n = 1024
+		base := new(big.Int).Lsh(big.NewInt(1), 100)
+		store, err := ocspstate.Open(filepath.Join(b.TempDir(), "hit.db"),
+			ocspstate.Options{Issuers: []*x509.Certificate{ca.Intermediate}, CacheResponses: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer store.Close()
+		if err := fillStore(store, ca, base, n); err != nil {
+			b.Fatal(err)
+		}
+		h, err := New(store, Options{Issuers: []*x509.Certificate{ca.Intermediate}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		nameHash, keyHash, err := ocspstate.IssuerHashes(ca.Intermediate, crypto.SHA1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := perf.Warm(h, nameHash, keyHash, base, n); err != nil {
+			b.Fatal(err)
+		}
+		urls := make([]*url.URL, n)
+		for i := range urls {
+			der := perf.OCSPRequest(nameHash, keyHash, new(big.Int).Add(base, big.NewInt(int64(i))))
+			if urls[i], err = url.ParseRequestURI("/" + b64Escaped(der)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			w := &discardWriter{h: http.Header{}}
+			for pb.Next() {
+				w.code = 0
 				h.ServeHTTP(w, &http.Request{Method: http.MethodGet, URL: urls[i%n], Header: http.Header{}})
 				if w.code != http.StatusOK {
 					b.Errorf("status %d", w.code)

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -329,12 +328,11 @@ func New(src Source, opts Options) (*Handler, error) {
 //     because the condition is transient and the client should retry; the
 //     no-cache header keeps the outage out of CDNs.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var req *request
+	var req request
 	var err error
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		req, err = decodeGET(escapedPath(r.URL))
-		if err != nil {
+		if err = decodeGET(escapedPath(r.URL), &req); err != nil {
 			h.fail(w, http.StatusBadRequest, MalformedRequestDER, outMalformed, 0)
 			return
 		}
@@ -351,7 +349,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, code, MalformedRequestDER, o, 0)
 			return
 		}
-		if req, err = parseRequest(body); err != nil {
+		if err = parseRequest(body, &req); err != nil {
 			h.fail(w, http.StatusBadRequest, MalformedRequestDER, outMalformed, 0)
 			return
 		}
@@ -366,7 +364,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusOK, UnauthorizedDER, outUnknownIssuer, 0)
 		return
 	}
-	sk, ok := makeSerialKey(req.serial)
+	sk, ok := makeSerialKey(&req.serial)
 	if !ok {
 		h.fail(w, http.StatusOK, UnauthorizedDER, outUnknownSerial, 0)
 		return
@@ -377,10 +375,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var memo ocspstate.Memo
 	cached := false
 	if h.memo != nil {
-		der, memo, cached = h.memo.CachedResponse(id, req.serial)
+		der, memo, cached = h.memo.CachedResponse(id, &req.serial)
 	}
 	if !cached {
-		der, err = h.src.Response(r.Context(), id, req.serial)
+		der, err = h.src.Response(r.Context(), id, &req.serial)
 	}
 	if err != nil {
 		switch {
@@ -391,7 +389,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		default:
 			if ok, n := h.limiter.allow("source", h.now()); ok {
 				h.log.Error("responder: source failed; answering tryLater",
-					"issuer", id.String(), "serial", ocspstate.SerialHex(req.serial), "err", err, "suppressed", n)
+					"issuer", id.String(), "serial", ocspstate.SerialHex(&req.serial), "err", err, "suppressed", n)
 			}
 			h.fail(w, http.StatusServiceUnavailable, TryLaterDER, outSourceError, 0)
 		}
@@ -409,9 +407,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sum = sha256.Sum256(der)
 		// A MemoSource keeps the verdict itself: the validation cache
 		// would only hold a second copy.
-		v, problem, detail = h.verdictFor(der, &sum, idx, req.serial, sk, !cached)
+		v, problem, detail = h.verdictFor(der, &sum, idx, &req.serial, sk, !cached)
 		if problem == 0 && cached {
-			h.memo.SetMemo(id, req.serial, der, v.memo(&sum))
+			h.memo.SetMemo(id, &req.serial, der, v.memo(&sum))
 		}
 	}
 	if problem == 0 {
@@ -420,7 +418,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if problem != 0 {
 		if ok, n := h.limiter.allow(string(sum[:])+problem.String(), now); ok {
 			h.log.Error("responder: refusing to serve a stored OCSP response that fails validation; answering internalError",
-				"issuer", id.String(), "serial", ocspstate.SerialHex(req.serial), "problem", problem.String(),
+				"issuer", id.String(), "serial", ocspstate.SerialHex(&req.serial), "problem", problem.String(),
 				"detail", detail, "sha256", hex.EncodeToString(sum[:]), "suppressed", n)
 		}
 		h.fail(w, http.StatusInternalServerError, InternalErrorDER, outInvalid, problem)
@@ -431,15 +429,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	etag := h.headers.set(w.Header(), &sum, v, now)
-	if r.Method != http.MethodPost && etagMatches(r.Header.Values("If-None-Match"), etag) {
+	tag := etag(&sum)
+	if r.Method != http.MethodPost && etagMatches(r.Header.Values("If-None-Match"), tag) {
+		h.headers.set(w.Header(), tag, &v, now, -1)
 		w.WriteHeader(http.StatusNotModified)
 		h.metrics.count(outNotModified, 0)
 		return
 	}
-	hdr := w.Header()
-	hdr["Content-Type"] = []string{"application/ocsp-response"}
-	hdr["Content-Length"] = []string{strconv.Itoa(len(der))}
+	h.headers.set(w.Header(), tag, &v, now, len(der))
 	w.WriteHeader(http.StatusOK)
 	w.Write(der)
 	if v.status == ocspstate.Revoked {

@@ -18,9 +18,10 @@ const ccTail = ", public, no-transform, must-revalidate"
 // seconds responses were signed at (a sweep signs thousands in the same
 // second). It is safe for concurrent use.
 type headerCache struct {
-	maxAge time.Duration
-	capped string // the Cache-Control value for max-age = maxAge
-	dates  [dateSlots]atomic.Pointer[httpDate]
+	maxAge  time.Duration
+	capped  string // the Cache-Control value for max-age = maxAge
+	dates   [dateSlots]atomic.Pointer[httpDate]
+	lengths [lengthSlots]atomic.Pointer[lengthText]
 }
 
 // dateSlots is the size of the direct-mapped cache of HTTP dates, by Unix
@@ -53,30 +54,63 @@ func (c *headerCache) date(sec uint32) string {
 	return d.text
 }
 
+// etag returns the ETag of a body whose SHA-256 is sum: its quoted hex.
+func etag(sum *[32]byte) string {
+	var buf [2 + 2*len(sum)]byte
+	buf[0], buf[len(buf)-1] = '"', '"'
+	hex.Encode(buf[1:len(buf)-1], sum[:])
+	return string(buf[:])
+}
+
 // set sets the caching headers of a successful response (also sent with
-// 304) and returns the ETag:
+// 304), and, unless bodyLen is negative, its Content-Type and
+// Content-Length:
 //
 //   - Cache-Control: max-age=N, public, no-transform, must-revalidate,
 //     N being the time left until nextUpdate, floored to the second,
 //     capped by maxAge;
 //   - Last-Modified: thisUpdate; Expires: nextUpdate;
-//   - ETag: the quoted hex SHA-256 of the body.
-func (c *headerCache) set(hdr http.Header, sum *[32]byte, v verdict, now time.Time) (etag string) {
+//   - ETag: etag, which the caller made with [etag];
+//   - Content-Type: application/ocsp-response; Content-Length: bodyLen.
+func (c *headerCache) set(hdr http.Header, etag string, v *verdict, now time.Time, bodyLen int) {
 	cc := c.capped
 	if left := time.Unix(int64(v.nextUpdate), 0).Sub(now); left < c.maxAge {
 		cc = cacheControl(left)
 	}
-	var buf [2 + 2*len(sum)]byte
-	buf[0], buf[len(buf)-1] = '"', '"'
-	hex.Encode(buf[1:len(buf)-1], sum[:])
-	etag = string(buf[:])
-	vals := make([]string, 4)
+	// One allocation for every value. Canonical keys; each slice's
+	// capacity is 1, so that an Add by a wrapper reallocates rather than
+	// overwrites its neighbour.
+	vals := make([]string, 6)
 	vals[0], vals[1], vals[2], vals[3] = cc, c.date(v.thisUpdate), c.date(v.nextUpdate), etag
-	// Canonical keys; each slice's capacity is 1, so that an Add by a
-	// wrapper reallocates rather than overwrites its neighbour.
 	hdr["Cache-Control"] = vals[0:1:1]
 	hdr["Last-Modified"] = vals[1:2:2]
 	hdr["Expires"] = vals[2:3:3]
 	hdr["Etag"] = vals[3:4:4]
-	return etag
+	if bodyLen < 0 {
+		return
+	}
+	vals[4], vals[5] = "application/ocsp-response", c.length(bodyLen)
+	hdr["Content-Type"] = vals[4:5:5]
+	hdr["Content-Length"] = vals[5:6:6]
+}
+
+// length returns n in decimal. Responses of one responder come in a few
+// sizes, so the last text made for each size modulo lengthSlots is kept.
+func (c *headerCache) length(n int) string {
+	slot := &c.lengths[uint(n)%lengthSlots]
+	if l := slot.Load(); l != nil && l.n == n {
+		return l.text
+	}
+	l := &lengthText{n: n, text: strconv.Itoa(n)}
+	slot.Store(l)
+	return l.text
+}
+
+// lengthSlots is the size of the direct-mapped cache of Content-Length
+// values, by length.
+const lengthSlots = 64
+
+type lengthText struct {
+	n    int
+	text string
 }

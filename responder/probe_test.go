@@ -20,15 +20,16 @@ import (
 // true). It parses the OCSP request the way the handler does.
 func tamper(h http.Handler, fn func(w http.ResponseWriter, req *request) bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req *request
+		var req request
+		var err error
 		if r.Method == http.MethodPost {
 			body, _ := io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(body))
-			req, _ = parseRequest(body)
+			err = parseRequest(body, &req)
 		} else {
-			req, _ = decodeGET(r.URL.EscapedPath())
+			err = decodeGET(r.URL.EscapedPath(), &req)
 		}
-		if req != nil && fn(w, req) {
+		if err == nil && fn(w, &req) {
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -147,10 +148,10 @@ func TestProbeFlagsCachedUnauthorized(t *testing.T) {
 	f := newFixture(t)
 	h := f.handler(t, Options{})
 	base := serve(t, tamper(h, func(w http.ResponseWriter, req *request) bool {
-		if _, err := f.store.Response(context.Background(), ocspstate.IssuerIDOf(f.caA.Intermediate), req.serial); err == nil {
+		if _, err := f.store.Response(context.Background(), ocspstate.IssuerIDOf(f.caA.Intermediate), &req.serial); err == nil {
 			return false
 		}
-		if _, err := f.store.Response(context.Background(), ocspstate.IssuerIDOf(f.caB.Intermediate), req.serial); err == nil {
+		if _, err := f.store.Response(context.Background(), ocspstate.IssuerIDOf(f.caB.Intermediate), &req.serial); err == nil {
 			return false
 		}
 		// The right bytes, with headers that let a CDN keep them for a day.

@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"math/bits"
 	"mime"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"github.com/certpipe/precert/ocspstate"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
@@ -32,11 +34,48 @@ const maxPathBytes = 3*(MaxRequestBytes*4/3+4) + 1024
 // so that a path of many "/M" costs linear, not quadratic, work.
 const maxGETCandidates = 8
 
-// request is the one CertID an OCSP request asks about.
+// request is the one CertID an OCSP request asks about. It is filled in
+// place by parseRequest or decodeGET and must not be copied: serial may
+// hold its digits in words.
 type request struct {
 	hash   crypto.Hash // crypto.SHA1 or crypto.SHA256; 0 for any other algorithm
 	issuer hashesKey   // the issuer name and key hashes; zero unless hash is supported and the hashes have its size
-	serial *big.Int
+	serial big.Int
+	words  [serialWords]big.Word // serial's digits, when it is positive and fits
+}
+
+// serialWords is how many big.Words the longest serial a record may have
+// takes: ocspstate.MaxSerialOctets, rounded up.
+const serialWords = (ocspstate.MaxSerialOctets*8 + bits.UintSize - 1) / bits.UintSize
+
+// setSerial sets req.serial to the DER INTEGER whose contents are b,
+// which the caller checked are minimally encoded: without allocating when
+// it is positive and fits in req.words (every serial a record may have),
+// through big.Int otherwise.
+func (req *request) setSerial(b []byte) {
+	if len(b) > 0 && b[0]&0x80 != 0 {
+		// Negative, in two's complement: b read unsigned, less 2^(8·len).
+		req.serial.SetBytes(b)
+		req.serial.Sub(&req.serial, new(big.Int).Lsh(big.NewInt(1), uint(8*len(b))))
+		return
+	}
+	for len(b) > 0 && b[0] == 0 {
+		b = b[1:]
+	}
+	if len(b) > len(req.words)*bits.UintSize/8 {
+		req.serial.SetBytes(b)
+		return
+	}
+	n := 0
+	for end := len(b); end > 0; end -= bits.UintSize / 8 {
+		var w big.Word
+		for _, c := range b[max(end-bits.UintSize/8, 0):end] {
+			w = w<<8 | big.Word(c)
+		}
+		req.words[n] = w
+		n++
+	}
+	req.serial.SetBits(req.words[:n])
 }
 
 // The CertID hash algorithms served, and the contents of their DER OBJECT
@@ -90,49 +129,48 @@ func malformed(format string, args ...any) error {
 // are read past and ignored: the responses are signed in advance and are
 // public. Serials are read as DER INTEGERs of any sign; the caller decides
 // what a non-positive serial means.
-func parseRequest(der []byte) (*request, error) {
+func parseRequest(der []byte, req *request) error {
 	if len(der) == 0 {
-		return nil, malformed("empty request")
+		return malformed("empty request")
 	}
 	if len(der) > MaxRequestBytes {
-		return nil, malformed("request of %d bytes exceeds %d", len(der), MaxRequestBytes)
+		return malformed("request of %d bytes exceeds %d", len(der), MaxRequestBytes)
 	}
 	in := cryptobyte.String(der)
 	var ocspReq, tbs, list cryptobyte.String
 	if !in.ReadASN1(&ocspReq, cbasn1.SEQUENCE) || !in.Empty() {
-		return nil, malformed("not one DER SEQUENCE")
+		return malformed("not one DER SEQUENCE")
 	}
 	if !ocspReq.ReadASN1(&tbs, cbasn1.SEQUENCE) {
-		return nil, malformed("no tbsRequest")
+		return malformed("no tbsRequest")
 	}
 	if !ocspReq.SkipOptionalASN1(cbasn1.Tag(0).ContextSpecific().Constructed()) || !ocspReq.Empty() {
-		return nil, malformed("trailing data after tbsRequest")
+		return malformed("trailing data after tbsRequest")
 	}
 	if !tbs.SkipOptionalASN1(cbasn1.Tag(0).ContextSpecific().Constructed()) ||
 		!tbs.SkipOptionalASN1(cbasn1.Tag(1).ContextSpecific().Constructed()) {
-		return nil, malformed("bad version or requestorName")
+		return malformed("bad version or requestorName")
 	}
 	if !tbs.ReadASN1(&list, cbasn1.SEQUENCE) {
-		return nil, malformed("no requestList")
+		return malformed("no requestList")
 	}
 	if !tbs.SkipOptionalASN1(cbasn1.Tag(2).ContextSpecific().Constructed()) || !tbs.Empty() {
-		return nil, malformed("bad requestExtensions or trailing data")
+		return malformed("bad requestExtensions or trailing data")
 	}
 	var one cryptobyte.String
 	if !list.ReadASN1(&one, cbasn1.SEQUENCE) {
-		return nil, malformed("requestList is empty or bad")
+		return malformed("requestList is empty or bad")
 	}
 	if !list.Empty() {
-		return nil, malformed("more than one Request in requestList (RFC 5019 §2.1.1 allows one)")
+		return malformed("more than one Request in requestList (RFC 5019 §2.1.1 allows one)")
 	}
-	var certID, alg, oid, nameHash, keyHash cryptobyte.String
-	req := &request{serial: new(big.Int)}
+	var certID, alg, oid, nameHash, keyHash, serial cryptobyte.String
 	if !one.ReadASN1(&certID, cbasn1.SEQUENCE) ||
 		!one.SkipOptionalASN1(cbasn1.Tag(0).ContextSpecific().Constructed()) || !one.Empty() {
-		return nil, malformed("bad Request")
+		return malformed("bad Request")
 	}
 	if !certID.ReadASN1(&alg, cbasn1.SEQUENCE) || !alg.ReadASN1(&oid, cbasn1.OBJECT_IDENTIFIER) || len(oid) == 0 {
-		return nil, malformed("bad CertID hashAlgorithm")
+		return malformed("bad CertID hashAlgorithm")
 	}
 	// Parameters are absent or NULL; anything else is not a hash we know.
 	knownParams := true
@@ -140,14 +178,16 @@ func parseRequest(der []byte) (*request, error) {
 		var params cryptobyte.String
 		var tag cbasn1.Tag
 		if !alg.ReadAnyASN1Element(&params, &tag) || !alg.Empty() {
-			return nil, malformed("bad CertID hashAlgorithm parameters")
+			return malformed("bad CertID hashAlgorithm parameters")
 		}
 		knownParams = tag == cbasn1.NULL && len(params) == 2
 	}
 	if !certID.ReadASN1(&nameHash, cbasn1.OCTET_STRING) || !certID.ReadASN1(&keyHash, cbasn1.OCTET_STRING) ||
-		!certID.ReadASN1Integer(req.serial) || !certID.Empty() {
-		return nil, malformed("bad CertID")
+		!certID.ReadASN1(&serial, cbasn1.INTEGER) || !minimalInteger(serial) || !certID.Empty() {
+		return malformed("bad CertID")
 	}
+	req.setSerial(serial)
+	req.hash = 0
 	switch {
 	case !knownParams:
 	case bytes.Equal(oid, oidSHA1DER):
@@ -156,7 +196,20 @@ func parseRequest(der []byte) (*request, error) {
 		req.hash = crypto.SHA256
 	}
 	req.issuer = makeHashesKey(req.hash, nameHash, keyHash)
-	return req, nil
+	return nil
+}
+
+// minimalInteger reports whether b is the contents of a DER INTEGER:
+// present, and without a leading octet that only repeats the sign (X.690
+// §8.3.2), as cryptobyte's ReadASN1Integer requires.
+func minimalInteger(b []byte) bool {
+	switch {
+	case len(b) == 0:
+		return false
+	case len(b) == 1:
+		return true
+	}
+	return !(b[0] == 0 && b[1]&0x80 == 0) && !(b[0] == 0xff && b[1]&0x80 != 0)
 }
 
 // escapedPath is u.EscapedPath() for decodeGET, without its cost on the
@@ -212,10 +265,14 @@ func unescapesTo(raw, path string) bool {
 // first, up to maxGETCandidates of them, and returns the first that
 // decodes to a parseable request. A mount prefix such as "/ocsp/"
 // therefore needs no configuration.
-func decodeGET(escapedPath string) (*request, error) {
+func decodeGET(escapedPath string, req *request) error {
 	if len(escapedPath) > maxPathBytes {
-		return nil, malformed("GET path of %d bytes is too long", len(escapedPath))
+		return malformed("GET path of %d bytes is too long", len(escapedPath))
 	}
+	// The base64 of a request about one certificate, with a nonce, fits
+	// here; a longer one grows onto the heap. (The DER request cannot
+	// stay on the stack: cryptobyte's readers let it escape.)
+	var text [getBufBytes]byte
 	var firstErr error
 	tries := 0
 	for i := 0; i < len(escapedPath) && tries < maxGETCandidates; i++ {
@@ -223,11 +280,10 @@ func decodeGET(escapedPath string) (*request, error) {
 			continue
 		}
 		tries++
-		der, err := decodeBase64Segment(escapedPath[i+1:])
+		d, err := decodeBase64Segment(nil, text[:0], escapedPath[i+1:])
 		if err == nil {
-			var req *request
-			if req, err = parseRequest(der); err == nil {
-				return req, nil
+			if err = parseRequest(d, req); err == nil {
+				return nil
 			}
 		}
 		if firstErr == nil {
@@ -237,15 +293,20 @@ func decodeGET(escapedPath string) (*request, error) {
 	if firstErr == nil {
 		firstErr = malformed("no base64 OCSP request in GET path %q", truncate(escapedPath, 64))
 	}
-	return nil, firstErr
+	return firstErr
 }
+
+// getBufBytes is the size of the buffer decodeGET keeps on its stack.
+const getBufBytes = 512
 
 // decodeBase64Segment undoes the URL encoding and then the base64 of s,
 // tolerating every client quirk seen in practice: percent-encoding of any
 // character, spaces (or '+' decoded to a space by a proxy) where '+' was,
 // missing '=' padding, line breaks, and the URL-safe alphabet.
-func decodeBase64Segment(s string) ([]byte, error) {
-	b := make([]byte, 0, len(s))
+// The base64 text goes into text's array as far as it holds, and the
+// result is appended to dst.
+func decodeBase64Segment(dst, text []byte, s string) ([]byte, error) {
+	b := text[:0]
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == '%' {
@@ -266,12 +327,11 @@ func decodeBase64Segment(s string) ([]byte, error) {
 			b = append(b, c)
 		}
 	}
-	der := make([]byte, base64.RawStdEncoding.DecodedLen(len(b)))
-	n, err := base64.RawStdEncoding.Decode(der, b)
+	der, err := base64.RawStdEncoding.AppendDecode(dst[:0], b)
 	if err != nil {
 		return nil, malformed("bad base64: %v", err)
 	}
-	return der[:n], nil
+	return der, nil
 }
 
 func isHex(c byte) bool {
