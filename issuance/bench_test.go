@@ -16,7 +16,10 @@ import (
 // throughput of the three signatures one issuance needs — a P-256
 // x509.CreateCertificate for the precertificate, an ocsp.CreateResponse,
 // and a CreateCertificate for the final certificate — measured first, on
-// all cores, in the same run. It reports issuances/s and x-raw, the ratio.
+// all cores, in the same run. It reports issuances/s and x-raw, the ratio,
+// and, for the pipelines, the CPU time per issuance (this process: the
+// logs included) and cores-busy, the CPU time over the elapsed time (at
+// most GOMAXPROCS; below it, the cores waited, on fsync mostly).
 //
 // The pipeline-postgres/ sub-benchmarks run the lint-off pipelines on a
 // pgstore (a fresh schema of the database named by PRECERT_PG_DSN; skipped
@@ -69,14 +72,18 @@ func BenchmarkIssueParallel(b *testing.B) {
 }
 
 // issue runs b.N issuances on e, inflight at a time, closes it, reports
-// issuances/s and x-raw, and returns the rate.
+// issuances/s, x-raw, cores-busy and cpu-µs/issuance, and returns the rate.
 func issue(b *testing.B, e *perf.IssueEnv, raw float64, inflight int) float64 {
 	defer e.Close()
 	b.ResetTimer()
+	cpu0 := perf.ProcessCPU()
 	elapsed, err := e.Issue(context.Background(), b.N, inflight)
 	if err != nil {
 		b.Fatal(err)
 	}
+	cpu := perf.ProcessCPU() - cpu0
+	b.ReportMetric(float64(cpu)/float64(elapsed), "cores-busy")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/issuance")
 	rate := float64(b.N) / elapsed.Seconds()
 	b.ReportMetric(rate, "issuances/s")
 	if raw > 0 {
