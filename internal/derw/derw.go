@@ -72,14 +72,11 @@ func (w *Writer) Close(start int) {
 		w.B[start-1] = byte(n)
 		return
 	}
-	k := 0
-	for m := n; m > 0; m >>= 8 {
-		k++
-	}
-	if k > 4 {
+	if n > MaxLen {
 		w.Fail(errTooLong)
 		return
 	}
+	k := HeaderLen(n) - 2 // length octets after the first
 	for range k {
 		w.B = append(w.B, 0)
 	}
@@ -88,6 +85,44 @@ func (w *Writer) Close(start int) {
 	for i := range k {
 		w.B[start+i] = byte(n >> (8 * (k - 1 - i)))
 	}
+}
+
+// MaxLen is the longest contents this package writes a length for: four
+// length octets.
+const MaxLen = 1<<32 - 1
+
+// HeaderLen is the size of a one-octet tag and the minimal DER length of
+// n octets of contents, n at most MaxLen.
+func HeaderLen(n int) int {
+	switch {
+	case n < 0x80:
+		return 2
+	case n <= 0xff:
+		return 3
+	case n <= 0xffff:
+		return 4
+	case n <= 0xffffff:
+		return 5
+	}
+	return 6
+}
+
+// AppendHeader appends a one-octet tag and the minimal DER length of n,
+// which must be at most MaxLen: for callers that know the size of the
+// contents before writing them.
+func AppendHeader(dst []byte, tag byte, n int) []byte {
+	dst = append(dst, tag)
+	switch {
+	case n < 0x80:
+		return append(dst, byte(n))
+	case n <= 0xff:
+		return append(dst, 0x81, byte(n))
+	case n <= 0xffff:
+		return append(dst, 0x82, byte(n>>8), byte(n))
+	case n <= 0xffffff:
+		return append(dst, 0x83, byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(dst, 0x84, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 }
 
 // Raw appends already encoded bytes.
@@ -149,30 +184,41 @@ func (w *Writer) BitStringBytes(p []byte) {
 	w.Close(s)
 }
 
-// ObjectIdentifier writes an OBJECT IDENTIFIER. Like cryptobyte, it
-// refuses fewer than two arcs, a first arc above 2, a second arc of 40 or
-// more under a first of 0 or 1, and negative arcs; unlike it, also a
-// second arc so large that combining it with the first overflows.
+// ObjectIdentifier writes an OBJECT IDENTIFIER, refusing those
+// AppendOID refuses.
 func (w *Writer) ObjectIdentifier(oid asn1.ObjectIdentifier) {
-	if len(oid) < 2 || oid[0] < 0 || oid[0] > 2 || oid[1] < 0 || (oid[0] < 2 && oid[1] >= 40) || int64(oid[1]) > math.MaxInt64-80 {
+	s := w.Open(OID)
+	var ok bool
+	if w.B, ok = AppendOID(w.B, oid); !ok {
+		w.B = w.B[:s-2]
 		w.Fail(errors.New("derw: invalid object identifier"))
 		return
-	}
-	for _, c := range oid[2:] {
-		if c < 0 {
-			w.Fail(errors.New("derw: invalid object identifier"))
-			return
-		}
-	}
-	s := w.Open(OID)
-	w.base128(int64(oid[0])*40 + int64(oid[1]))
-	for _, c := range oid[2:] {
-		w.base128(int64(c))
 	}
 	w.Close(s)
 }
 
-func (w *Writer) base128(n int64) {
+// AppendOID appends the contents octets of oid's OBJECT IDENTIFIER, as
+// cryptobyte encodes them. Like cryptobyte, it refuses (ok false, dst
+// unchanged) fewer than two arcs, a first arc above 2, a second arc of 40
+// or more under a first of 0 or 1, and negative arcs; unlike it, also a
+// second arc so large that combining it with the first overflows.
+func AppendOID(dst []byte, oid asn1.ObjectIdentifier) (_ []byte, ok bool) {
+	if len(oid) < 2 || oid[0] < 0 || oid[0] > 2 || oid[1] < 0 || (oid[0] < 2 && oid[1] >= 40) || int64(oid[1]) > math.MaxInt64-80 {
+		return dst, false
+	}
+	for _, c := range oid[2:] {
+		if c < 0 {
+			return dst, false
+		}
+	}
+	dst = appendBase128(dst, int64(oid[0])*40+int64(oid[1]))
+	for _, c := range oid[2:] {
+		dst = appendBase128(dst, int64(c))
+	}
+	return dst, true
+}
+
+func appendBase128(dst []byte, n int64) []byte {
 	l := 1
 	for i := n >> 7; i > 0; i >>= 7 {
 		l++
@@ -182,8 +228,9 @@ func (w *Writer) base128(n int64) {
 		if i != 0 {
 			c |= 0x80
 		}
-		w.B = append(w.B, c)
+		dst = append(dst, c)
 	}
+	return dst
 }
 
 // Time writes t in UTC as encoding/asn1 marshals a time.Time: UTCTime

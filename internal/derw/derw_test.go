@@ -109,3 +109,19 @@ func TestTimesMatchCryptobyte(t *testing.T) {
 		require.Equal(t, b.BytesOrPanic(), w.B, "%d", v)
 	}
 }
+
+// AppendHeader and HeaderLen, for callers that know the size first, write
+// the header Close writes after the fact.
+func TestHeadersAgree(t *testing.T) {
+	for _, n := range []int{0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0xffffff, 0x1000000} {
+		w := Writer{}
+		s := w.Open(OctetString)
+		w.Raw(make([]byte, n))
+		w.Close(s)
+		require.NoError(t, w.Err)
+		hdr := AppendHeader(nil, OctetString, n)
+		require.Equal(t, hdr, w.B[:len(hdr)], "n = %d", n)
+		require.Equal(t, len(w.B)-n, len(hdr), "n = %d", n)
+		require.Equal(t, len(hdr), HeaderLen(n), "n = %d", n)
+	}
+}

@@ -10,9 +10,9 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
+	"github.com/certpipe/precert/internal/derw"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
@@ -49,7 +49,7 @@ func NewExtension(oid asn1.ObjectIdentifier, critical bool, value []byte) (Exten
 	if err != nil {
 		return Extension{}, err
 	}
-	rawOID, ok := appendOID(nil, oid)
+	rawOID, ok := derw.AppendOID(nil, oid)
 	if !ok {
 		return Extension{}, fmt.Errorf("invalid OID %v", oid)
 	}
@@ -59,7 +59,7 @@ func NewExtension(oid asn1.ObjectIdentifier, critical bool, value []byte) (Exten
 // Is reports whether e's OID is oid.
 func (e Extension) Is(oid asn1.ObjectIdentifier) bool {
 	var buf [64]byte
-	enc, ok := appendOID(buf[:0], oid)
+	enc, ok := derw.AppendOID(buf[:0], oid)
 	return ok && string(enc) == string(e.RawOID)
 }
 
@@ -77,37 +77,6 @@ func (e Extension) ID() asn1.ObjectIdentifier {
 		return nil
 	}
 	return oid
-}
-
-// appendOID appends the DER contents of oid, as cryptobyte encodes them;
-// false if oid is not a valid OBJECT IDENTIFIER.
-func appendOID(dst []byte, oid asn1.ObjectIdentifier) ([]byte, bool) {
-	if len(oid) < 2 || oid[0] < 0 || oid[0] > 2 || oid[1] < 0 || (oid[0] < 2 && oid[1] >= 40) || int64(oid[1]) > math.MaxInt64-80 {
-		return dst, false
-	}
-	dst = appendBase128(dst, int64(oid[0])*40+int64(oid[1]))
-	for _, c := range oid[2:] {
-		if c < 0 {
-			return dst, false
-		}
-		dst = appendBase128(dst, int64(c))
-	}
-	return dst, true
-}
-
-func appendBase128(dst []byte, n int64) []byte {
-	l := 1
-	for i := n >> 7; i > 0; i >>= 7 {
-		l++
-	}
-	for i := l - 1; i >= 0; i-- {
-		b := byte(n>>(7*i)) & 0x7f
-		if i != 0 {
-			b |= 0x80
-		}
-		dst = append(dst, b)
-	}
-	return dst
 }
 
 // Parse splits a DER TBSCertificate. It never panics; anything but one
@@ -233,60 +202,25 @@ func (t *TBS) Marshal() ([]byte, error) {
 		for _, e := range t.Exts {
 			exts += len(e.Raw)
 		}
-		seq = headerLen(exts) + exts
-		body += headerLen(seq) + seq
+		seq = derw.HeaderLen(exts) + exts
+		body += derw.HeaderLen(seq) + seq
 	}
-	if body > maxLen {
+	if body > derw.MaxLen {
 		return nil, errors.New("TBSCertificate: too long")
 	}
-	out := make([]byte, 0, headerLen(body)+body)
-	out = appendHeader(out, byte(cbasn1.SEQUENCE), body)
+	out := make([]byte, 0, derw.HeaderLen(body)+body)
+	out = derw.AppendHeader(out, byte(cbasn1.SEQUENCE), body)
 	for _, f := range fields {
 		out = append(out, f...)
 	}
 	if len(t.Exts) > 0 {
-		out = appendHeader(out, byte(cbasn1.Tag(3).Constructed().ContextSpecific()), seq)
-		out = appendHeader(out, byte(cbasn1.SEQUENCE), exts)
+		out = derw.AppendHeader(out, byte(cbasn1.Tag(3).Constructed().ContextSpecific()), seq)
+		out = derw.AppendHeader(out, byte(cbasn1.SEQUENCE), exts)
 		for _, e := range t.Exts {
 			out = append(out, e.Raw...)
 		}
 	}
 	return out, nil
-}
-
-// maxLen bounds the DER lengths Marshal writes (four length octets).
-const maxLen = 1<<32 - 1
-
-// headerLen is the size of a DER tag (one octet) and length for n octets
-// of content.
-func headerLen(n int) int {
-	switch {
-	case n < 0x80:
-		return 2
-	case n <= 0xff:
-		return 3
-	case n <= 0xffff:
-		return 4
-	case n <= 0xffffff:
-		return 5
-	}
-	return 6
-}
-
-// appendHeader appends a one-octet tag and the minimal DER length of n.
-func appendHeader(dst []byte, tag byte, n int) []byte {
-	dst = append(dst, tag)
-	switch {
-	case n < 0x80:
-		return append(dst, byte(n))
-	case n <= 0xff:
-		return append(dst, 0x81, byte(n))
-	case n <= 0xffff:
-		return append(dst, 0x82, byte(n>>8), byte(n))
-	case n <= 0xffffff:
-		return append(dst, 0x83, byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(dst, 0x84, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 }
 
 // SignatureAlgorithm returns the signature AlgorithmIdentifier element of
@@ -351,15 +285,15 @@ func SplitCertificate(der []byte) (tbsDER, sigAlg, sig []byte, err error) {
 // its inputs.
 func JoinCertificate(tbsDER, sigAlg, sig []byte) ([]byte, error) {
 	bits := 1 + len(sig) // the unused-bits octet, then the signature
-	body := len(tbsDER) + len(sigAlg) + headerLen(bits) + bits
-	if body > maxLen {
+	body := len(tbsDER) + len(sigAlg) + derw.HeaderLen(bits) + bits
+	if body > derw.MaxLen {
 		return nil, errors.New("certificate too long")
 	}
-	out := make([]byte, 0, headerLen(body)+body)
-	out = appendHeader(out, byte(cbasn1.SEQUENCE), body)
+	out := make([]byte, 0, derw.HeaderLen(body)+body)
+	out = derw.AppendHeader(out, byte(cbasn1.SEQUENCE), body)
 	out = append(out, tbsDER...)
 	out = append(out, sigAlg...)
-	out = appendHeader(out, byte(cbasn1.BIT_STRING), bits)
+	out = derw.AppendHeader(out, byte(cbasn1.BIT_STRING), bits)
 	out = append(out, 0)
 	return append(out, sig...), nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certpipe/precert/internal/derw"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
@@ -172,7 +173,7 @@ func FuzzParse(f *testing.F) {
 }
 
 // TestOIDsMatchCryptobyte compares validOID with cryptobyte's decoder, and
-// appendOID with its encoder, on edge cases and random OIDs.
+// derw.AppendOID with its encoder, on edge cases and random OIDs.
 func TestOIDsMatchCryptobyte(t *testing.T) {
 	for _, contents := range [][]byte{
 		nil, {0}, {0x80}, {0x80, 1}, {0x81}, {0x81, 0}, {1, 0x80, 1}, {0x87, 0xff, 0xff, 0xff, 0x7f}, {0x88, 0x80, 0x80, 0x80, 0},
@@ -186,7 +187,7 @@ func TestOIDsMatchCryptobyte(t *testing.T) {
 		var b cryptobyte.Builder
 		b.AddASN1ObjectIdentifier(oid)
 		want := b.BytesOrPanic()[2:] // the contents: these OIDs are short
-		got, ok := appendOID(nil, oid)
+		got, ok := derw.AppendOID(nil, oid)
 		require.True(t, ok, "%v", oid)
 		require.Equal(t, want, got, "%v", oid)
 		e := Extension{RawOID: got}
@@ -194,7 +195,7 @@ func TestOIDsMatchCryptobyte(t *testing.T) {
 		require.True(t, e.ID().Equal(oid))
 	}
 	for _, bad := range []asn1.ObjectIdentifier{nil, {1}, {3, 1}, {1, 40}, {-1, 2}, {1, 2, -3}} {
-		_, ok := appendOID(nil, bad)
+		_, ok := derw.AppendOID(nil, bad)
 		require.False(t, ok, "%v", bad)
 		require.False(t, Extension{RawOID: []byte{0x2a}}.Is(bad))
 	}
