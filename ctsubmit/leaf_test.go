@@ -4,9 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/asn1"
 	"testing"
-	"time"
 
 	ct "github.com/google/certificate-transparency-go"
 	"github.com/stretchr/testify/require"
@@ -25,22 +23,7 @@ func TestPrecertLeafMatchesCTGo(t *testing.T) {
 	poison := PoisonExtension()
 
 	// A precertificate signing certificate: the CT EKU, issued by the CA.
-	psKey, err := testpki.NewKey(ca.KeyType)
-	require.NoError(t, err)
-	psTmpl := &x509.Certificate{
-		SerialNumber:          testpki.RandomSerial(),
-		Subject:               pkix.Name{CommonName: "precert signing"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(day),
-		KeyUsage:              x509.KeyUsageCertSign,
-		UnknownExtKeyUsage:    []asn1.ObjectIdentifier{OIDPrecertSigning},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		AuthorityKeyId:        ca.Intermediate.SubjectKeyId,
-	}
-	psDER, err := x509.CreateCertificate(rand.Reader, psTmpl, ca.Intermediate, psKey.Public(), ca.IntermediateKey)
-	require.NoError(t, err)
-	ps, err := x509.ParseCertificate(psDER)
+	ps, psKey, err := ca.NewPrecertSigner(OIDPrecertSigning)
 	require.NoError(t, err)
 
 	for _, tc := range []struct {

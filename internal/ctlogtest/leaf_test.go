@@ -25,17 +25,7 @@ func TestLeafMatchesCTGo(t *testing.T) {
 		ca := testpki.Shared(t, kt)
 		key, err := testpki.NewKey(kt)
 		require.NoError(t, err)
-		psKey, err := testpki.NewKey(kt)
-		require.NoError(t, err)
-		psTmpl := &x509.Certificate{
-			SerialNumber: testpki.RandomSerial(), Subject: pkix.Name{CommonName: "precert signing"},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-			KeyUsage: x509.KeyUsageCertSign, UnknownExtKeyUsage: []asn1.ObjectIdentifier{ctsubmit.OIDPrecertSigning},
-			BasicConstraintsValid: true, IsCA: true, AuthorityKeyId: ca.Intermediate.SubjectKeyId,
-		}
-		psDER, err := x509.CreateCertificate(rand.Reader, psTmpl, ca.Intermediate, psKey.Public(), ca.IntermediateKey)
-		require.NoError(t, err)
-		ps, err := x509.ParseCertificate(psDER)
+		ps, psKey, err := ca.NewPrecertSigner(ctsubmit.OIDPrecertSigning)
 		require.NoError(t, err)
 		poison := ctsubmit.PoisonExtension()
 		other := pkix.Extension{Id: asn1.ObjectIdentifier{1, 2, 3}, Value: []byte{0x05, 0x00}}

@@ -222,6 +222,35 @@ func (ca *CA) NewResponder(key crypto.Signer, ocspSigning bool) (*x509.Certifica
 	return cert, nil
 }
 
+// NewPrecertSigner issues a precertificate signing certificate (RFC 6962
+// §3.1) for a fresh key of the CA's type, signed by the intermediate, and
+// returns it with its key. eku is the CT precertificate signing EKU,
+// ctsubmit.OIDPrecertSigning, passed in because ctsubmit's own tests use
+// this package.
+func (ca *CA) NewPrecertSigner(eku asn1.ObjectIdentifier) (*x509.Certificate, crypto.Signer, error) {
+	key, err := NewKey(ca.KeyType)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	tmpl := &x509.Certificate{
+		SerialNumber:          randomSerial(),
+		Subject:               pkix.Name{CommonName: "precert signing"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign,
+		UnknownExtKeyUsage:    []asn1.ObjectIdentifier{eku},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		AuthorityKeyId:        ca.Intermediate.SubjectKeyId,
+	}
+	cert, err := create(tmpl, ca.Intermediate, key.Public(), ca.IntermediateKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("testpki: creating precertificate signing certificate: %w", err)
+	}
+	return cert, key, nil
+}
+
 // LeafTemplate returns a subscriber TLS server certificate template for the
 // given DNS names, valid from now-1h for lifetime, that passes zlint's
 // CABF_BR, RFC5280, Mozilla and Chrome lints once issued by the
