@@ -115,22 +115,14 @@ func encodeTBS(tmpl, parent *x509.Certificate, pub any) ([]byte, error) {
 	d.BigInt(tmpl.SerialNumber)
 	d.Raw(sigAlg)
 	issuerAt := len(d.B)
-	if len(parent.RawSubject) > 0 {
-		d.Raw(parent.RawSubject)
-	} else {
-		d.name(&parent.Subject)
-	}
+	d.rawOrName(parent.RawSubject, &parent.Subject)
 	issuerEnd := len(d.B)
 	validity := d.Open(tagSequence)
 	d.Time(tmpl.NotBefore)
 	d.Time(tmpl.NotAfter)
 	d.Close(validity)
 	subjectAt := len(d.B)
-	if len(tmpl.RawSubject) > 0 {
-		d.Raw(tmpl.RawSubject)
-	} else {
-		d.name(&tmpl.Subject)
-	}
+	d.rawOrName(tmpl.RawSubject, &tmpl.Subject)
 	issuer, subject := d.B[issuerAt:issuerEnd], d.B[subjectAt:len(d.B)]
 	aki := tmpl.AuthorityKeyId
 	if !bytes.Equal(issuer, subject) && len(parent.SubjectKeyId) > 0 {
@@ -296,6 +288,16 @@ func single(s string) []string {
 		return nil
 	}
 	return []string{s}
+}
+
+// rawOrName writes raw, a Name already encoded, or else encodes n, as
+// CreateCertificate does with RawSubject and Subject.
+func (d *der) rawOrName(raw []byte, n *pkix.Name) {
+	if len(raw) > 0 {
+		d.Raw(raw)
+		return
+	}
+	d.name(n)
 }
 
 // name writes n as asn1.Marshal(n.ToRDNSequence()) does, for a name
