@@ -1,17 +1,14 @@
 package responder
 
 import (
-	"bytes"
 	"crypto"
 	"encoding/base64"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
-	"github.com/certpipe/precert/internal/perf"
 	"github.com/certpipe/precert/internal/testpki"
 	"github.com/certpipe/precert/ocspstate"
 	"github.com/stretchr/testify/require"
@@ -146,33 +143,5 @@ func FuzzPOST(f *testing.F) {
 		w := httptest.NewRecorder()
 		e.h.ServeHTTP(w, post(body, "application/ocsp-request"))
 		requireWellFormed(t, e, w)
-	})
-}
-
-// FuzzRequestSerial holds the request parser's reading of a CertID's
-// serialNumber to cryptobyte's ReadASN1Integer, for any INTEGER contents:
-// the same refusals, the same value.
-func FuzzRequestSerial(f *testing.F) {
-	for _, s := range [][]byte{
-		{}, {0}, {1}, {0x7f}, {0x80}, {0xff}, {0, 0x80}, {0, 1}, {0xff, 0x80}, {0xff, 0x7f},
-		bytes.Repeat([]byte{0x5a}, 20), append([]byte{0}, bytes.Repeat([]byte{0xa5}, 20)...),
-		bytes.Repeat([]byte{0x5a}, 21), bytes.Repeat([]byte{0x5a}, 40), bytes.Repeat([]byte{0xa5}, 30),
-	} {
-		f.Add(s)
-	}
-	nameHash, keyHash := bytes.Repeat([]byte{1}, 20), bytes.Repeat([]byte{2}, 20)
-	f.Fuzz(func(t *testing.T, contents []byte) {
-		want := new(big.Int)
-		var b cryptobyte.Builder
-		b.AddASN1(cbasn1.INTEGER, func(b *cryptobyte.Builder) { b.AddBytes(contents) })
-		element := cryptobyte.String(b.BytesOrPanic())
-		wantOK := element.ReadASN1Integer(want)
-
-		var req request
-		err := parseRequest(perf.OCSPRequestRawSerial(nameHash, keyHash, contents), &req)
-		require.Equal(t, wantOK, err == nil, "contents % x: %v", contents, err)
-		if wantOK {
-			require.Zero(t, want.Cmp(&req.serial), "contents % x: got %s, want %s", contents, &req.serial, want)
-		}
 	})
 }

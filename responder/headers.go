@@ -18,10 +18,9 @@ const ccTail = ", public, no-transform, must-revalidate"
 // seconds responses were signed at (a sweep signs thousands in the same
 // second). It is safe for concurrent use.
 type headerCache struct {
-	maxAge  time.Duration
-	capped  string // the Cache-Control value for max-age = maxAge
-	dates   [dateSlots]atomic.Pointer[httpDate]
-	lengths [lengthSlots]atomic.Pointer[lengthText]
+	maxAge time.Duration
+	capped string // the Cache-Control value for max-age = maxAge
+	dates  [dateSlots]atomic.Pointer[httpDate]
 }
 
 // dateSlots is the size of the direct-mapped cache of HTTP dates, by Unix
@@ -89,28 +88,7 @@ func (c *headerCache) set(hdr http.Header, etag string, v *verdict, now time.Tim
 	if bodyLen < 0 {
 		return
 	}
-	vals[4], vals[5] = "application/ocsp-response", c.length(bodyLen)
+	vals[4], vals[5] = "application/ocsp-response", strconv.Itoa(bodyLen)
 	hdr["Content-Type"] = vals[4:5:5]
 	hdr["Content-Length"] = vals[5:6:6]
-}
-
-// length returns n in decimal. Responses of one responder come in a few
-// sizes, so the last text made for each size modulo lengthSlots is kept.
-func (c *headerCache) length(n int) string {
-	slot := &c.lengths[uint(n)%lengthSlots]
-	if l := slot.Load(); l != nil && l.n == n {
-		return l.text
-	}
-	l := &lengthText{n: n, text: strconv.Itoa(n)}
-	slot.Store(l)
-	return l.text
-}
-
-// lengthSlots is the size of the direct-mapped cache of Content-Length
-// values, by length.
-const lengthSlots = 64
-
-type lengthText struct {
-	n    int
-	text string
 }

@@ -9,13 +9,11 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"math/bits"
 	"mime"
 	"net/http"
 	"net/url"
 	"strings"
 
-	"github.com/certpipe/precert/ocspstate"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
@@ -34,48 +32,12 @@ const maxPathBytes = 3*(MaxRequestBytes*4/3+4) + 1024
 // so that a path of many "/M" costs linear, not quadratic, work.
 const maxGETCandidates = 8
 
-// request is the one CertID an OCSP request asks about. It is filled in
-// place by parseRequest or decodeGET and must not be copied: serial may
-// hold its digits in words.
+// request is the one CertID an OCSP request asks about, filled in place by
+// parseRequest or decodeGET.
 type request struct {
 	hash   crypto.Hash // crypto.SHA1 or crypto.SHA256; 0 for any other algorithm
 	issuer hashesKey   // the issuer name and key hashes; zero unless hash is supported and the hashes have its size
 	serial big.Int
-	words  [serialWords]big.Word // serial's digits, when it is positive and fits
-}
-
-// serialWords is how many big.Words the longest serial a record may have
-// takes: ocspstate.MaxSerialOctets, rounded up.
-const serialWords = (ocspstate.MaxSerialOctets*8 + bits.UintSize - 1) / bits.UintSize
-
-// setSerial sets req.serial to the DER INTEGER whose contents are b,
-// which the caller checked are minimally encoded: without allocating when
-// it is positive and fits in req.words (every serial a record may have),
-// through big.Int otherwise.
-func (req *request) setSerial(b []byte) {
-	if len(b) > 0 && b[0]&0x80 != 0 {
-		// Negative, in two's complement: b read unsigned, less 2^(8·len).
-		req.serial.SetBytes(b)
-		req.serial.Sub(&req.serial, new(big.Int).Lsh(big.NewInt(1), uint(8*len(b))))
-		return
-	}
-	for len(b) > 0 && b[0] == 0 {
-		b = b[1:]
-	}
-	if len(b) > len(req.words)*bits.UintSize/8 {
-		req.serial.SetBytes(b)
-		return
-	}
-	n := 0
-	for end := len(b); end > 0; end -= bits.UintSize / 8 {
-		var w big.Word
-		for _, c := range b[max(end-bits.UintSize/8, 0):end] {
-			w = w<<8 | big.Word(c)
-		}
-		req.words[n] = w
-		n++
-	}
-	req.serial.SetBits(req.words[:n])
 }
 
 // The CertID hash algorithms served, and the contents of their DER OBJECT
@@ -164,7 +126,7 @@ func parseRequest(der []byte, req *request) error {
 	if !list.Empty() {
 		return malformed("more than one Request in requestList (RFC 5019 §2.1.1 allows one)")
 	}
-	var certID, alg, oid, nameHash, keyHash, serial cryptobyte.String
+	var certID, alg, oid, nameHash, keyHash cryptobyte.String
 	if !one.ReadASN1(&certID, cbasn1.SEQUENCE) ||
 		!one.SkipOptionalASN1(cbasn1.Tag(0).ContextSpecific().Constructed()) || !one.Empty() {
 		return malformed("bad Request")
@@ -183,10 +145,9 @@ func parseRequest(der []byte, req *request) error {
 		knownParams = tag == cbasn1.NULL && len(params) == 2
 	}
 	if !certID.ReadASN1(&nameHash, cbasn1.OCTET_STRING) || !certID.ReadASN1(&keyHash, cbasn1.OCTET_STRING) ||
-		!certID.ReadASN1(&serial, cbasn1.INTEGER) || !minimalInteger(serial) || !certID.Empty() {
+		!certID.ReadASN1Integer(&req.serial) || !certID.Empty() {
 		return malformed("bad CertID")
 	}
-	req.setSerial(serial)
 	req.hash = 0
 	switch {
 	case !knownParams:
@@ -197,19 +158,6 @@ func parseRequest(der []byte, req *request) error {
 	}
 	req.issuer = makeHashesKey(req.hash, nameHash, keyHash)
 	return nil
-}
-
-// minimalInteger reports whether b is the contents of a DER INTEGER:
-// present, and without a leading octet that only repeats the sign (X.690
-// §8.3.2), as cryptobyte's ReadASN1Integer requires.
-func minimalInteger(b []byte) bool {
-	switch {
-	case len(b) == 0:
-		return false
-	case len(b) == 1:
-		return true
-	}
-	return !(b[0] == 0 && b[1]&0x80 == 0) && !(b[0] == 0xff && b[1]&0x80 != 0)
 }
 
 // escapedPath is u.EscapedPath() for decodeGET, without its cost on the
@@ -280,7 +228,7 @@ func decodeGET(escapedPath string, req *request) error {
 			continue
 		}
 		tries++
-		d, err := decodeBase64Segment(nil, text[:0], escapedPath[i+1:])
+		d, err := decodeBase64Segment(text[:0], escapedPath[i+1:])
 		if err == nil {
 			if err = parseRequest(d, req); err == nil {
 				return nil
@@ -303,9 +251,8 @@ const getBufBytes = 512
 // tolerating every client quirk seen in practice: percent-encoding of any
 // character, spaces (or '+' decoded to a space by a proxy) where '+' was,
 // missing '=' padding, line breaks, and the URL-safe alphabet.
-// The base64 text goes into text's array as far as it holds, and the
-// result is appended to dst.
-func decodeBase64Segment(dst, text []byte, s string) ([]byte, error) {
+// The base64 text goes into text's array as far as it holds.
+func decodeBase64Segment(text []byte, s string) ([]byte, error) {
 	b := text[:0]
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -327,7 +274,7 @@ func decodeBase64Segment(dst, text []byte, s string) ([]byte, error) {
 			b = append(b, c)
 		}
 	}
-	der, err := base64.RawStdEncoding.AppendDecode(dst[:0], b)
+	der, err := base64.RawStdEncoding.AppendDecode(nil, b)
 	if err != nil {
 		return nil, malformed("bad base64: %v", err)
 	}

@@ -222,18 +222,6 @@ var oidSHA1 = []byte{0x2b, 0x0e, 0x03, 0x02, 0x1a} // 1.3.14.3.2.26, DER content
 // OCSPRequest is the DER OCSP request for one serial with a SHA-1 CertID,
 // built by hand so that a load generator stays cheap.
 func OCSPRequest(nameHash, keyHash []byte, serial *big.Int) []byte {
-	return ocspRequest(nameHash, keyHash, func(b *cryptobyte.Builder) { b.AddASN1BigInt(serial) })
-}
-
-// OCSPRequestRawSerial is OCSPRequest with a serialNumber INTEGER of the
-// given contents, encoded correctly or not, for tests of request parsers.
-func OCSPRequestRawSerial(nameHash, keyHash, contents []byte) []byte {
-	return ocspRequest(nameHash, keyHash, func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.INTEGER, func(b *cryptobyte.Builder) { b.AddBytes(contents) })
-	})
-}
-
-func ocspRequest(nameHash, keyHash []byte, addSerial func(*cryptobyte.Builder)) []byte {
 	var b cryptobyte.Builder
 	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // OCSPRequest
 		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // TBSRequest
@@ -246,7 +234,7 @@ func ocspRequest(nameHash, keyHash []byte, addSerial func(*cryptobyte.Builder)) 
 						})
 						b.AddASN1OctetString(nameHash)
 						b.AddASN1OctetString(keyHash)
-						addSerial(b)
+						b.AddASN1BigInt(serial)
 					})
 				})
 			})
