@@ -105,16 +105,15 @@ func (v *verdict) memo(sum *[32]byte) ocspstate.Memo {
 	return m
 }
 
-// readMemo decodes a memo written by memo for the response of the issuer
-// at idx and the serial whose key is sk, and the SHA-256 into sum; ok is
-// false if m holds no verdict.
-func readMemo(m *ocspstate.Memo, sum *[32]byte, idx uint16, sk serialKey) (v verdict, ok bool) {
+// readMemo decodes a memo written by memo, and the SHA-256 into sum; ok is
+// false if m holds no verdict. The verdict's issuer and serial stay zero:
+// they key the validation cache, and a memo belongs to the response stored
+// for its issuer and serial.
+func readMemo(m *ocspstate.Memo, sum *[32]byte) (v verdict, ok bool) {
 	if m[0] != memoFormat {
 		return verdict{}, false
 	}
 	v = verdict{
-		serial:         sk,
-		issuer:         idx,
 		hash:           m[1],
 		status:         ocspstate.Status(m[2]),
 		delegated:      m[3] == 1,

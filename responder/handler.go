@@ -398,7 +398,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	now := h.now()
 	var sum [32]byte
-	v, ok := readMemo(&memo, &sum, idx, sk)
+	v, ok := readMemo(&memo, &sum)
 	var problem ocspstate.Problem
 	var detail string
 	if ok {
