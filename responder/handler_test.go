@@ -924,3 +924,110 @@ func TestEscapedPathEquivalence(t *testing.T) {
 		})
 	}
 }
+
+// TestMemoOverBoltStore holds the memo contract on the real store, not
+// only on memoFake: a memo set for a response that has since been replaced
+// (by a re-signed one of the same length, or by a revocation) is refused;
+// the new response is served with its own verdict and ETag; and requests
+// served while it is replaced always get a body that validates, with the
+// ETag of that very body. A stale verdict or ETag would let a cache
+// revalidating with If-None-Match keep serving "good" after a revocation.
+func TestMemoOverBoltStore(t *testing.T) {
+	f := newFixture(t)
+	h := f.handler(t, Options{})
+	issuer := f.caA.Intermediate
+	id := ocspstate.IssuerIDOf(issuer)
+	serial := f.good.SerialNumber
+	// check serves one GET and returns the status of the body, or why the
+	// answer is not consistent.
+	u, err := url.ParseRequestURI("/" + b64Escaped(ocspRequest(t, f.good, issuer, crypto.SHA1)))
+	require.NoError(t, err)
+	check := func() (ocspstate.Status, error) {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, &http.Request{Method: http.MethodGet, URL: u, Header: http.Header{}})
+		if w.Code != http.StatusOK {
+			return 0, fmt.Errorf("status %d", w.Code)
+		}
+		sum := sha256.Sum256(w.Body.Bytes())
+		if etag := `"` + hex.EncodeToString(sum[:]) + `"`; w.Header().Get("ETag") != etag {
+			return 0, fmt.Errorf("ETag %s for a body whose is %s", w.Header().Get("ETag"), etag)
+		}
+		info, err := ocspstate.Validate(w.Body.Bytes(), issuer, ocspstate.Expect{Serial: serial})
+		if err != nil {
+			return 0, err
+		}
+		return info.Status, nil
+	}
+	replace := func(status ocspstate.Status) {
+		t.Helper()
+		_, err := f.store.Update(context.Background(), id, serial, func(r *ocspstate.Record) error {
+			if status == ocspstate.Revoked {
+				r.OCSP.Status, r.OCSP.RevokedAt, r.OCSP.Reason = ocspstate.Revoked, time.Now().Add(-time.Second), ocspstate.ReasonKeyCompromise
+			}
+			resp, err := f.signerA.SignRecord(r)
+			if err != nil {
+				return err
+			}
+			r.SetResponse(resp)
+			return nil
+		})
+		require.NoError(t, err)
+	}
+	served := func() (der []byte, memo ocspstate.Memo) {
+		t.Helper()
+		st, err := check()
+		require.NoError(t, err)
+		require.NotZero(t, st)
+		der, memo, ok := f.store.CachedResponse(id, serial)
+		require.True(t, ok)
+		require.NotZero(t, memo, "the handler kept its verdict beside the response")
+		return der, memo
+	}
+
+	// Re-signed, same status, same length: only the bytes' identity tells
+	// the old memo from a valid one.
+	old, memo := served()
+	for range 64 { // an ECDSA signature's length varies by an octet or two
+		replace(ocspstate.Good)
+		if cur, _, _ := f.store.CachedResponse(id, serial); len(cur) == len(old) {
+			break
+		}
+	}
+	cur, _, _ := f.store.CachedResponse(id, serial)
+	require.Len(t, cur, len(old))
+	require.False(t, f.store.SetMemo(id, serial, old, memo), "a memo for the replaced bytes is refused")
+	old, memo = served()
+
+	// Revoked while requests are served on all cores.
+	stop := make(chan struct{})
+	errs := make(chan error, 4)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				if _, err := check(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(20 * time.Millisecond)
+	replace(ocspstate.Revoked)
+	time.Sleep(20 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	for range 4 {
+		require.NoError(t, <-errs)
+	}
+	require.False(t, f.store.SetMemo(id, serial, old, memo), "a memo for the replaced bytes is refused")
+	st, err := check()
+	require.NoError(t, err)
+	require.Equal(t, ocspstate.Revoked, st)
+}
