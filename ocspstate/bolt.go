@@ -94,7 +94,13 @@ type BoltStore struct {
 	cache *responseCache // nil unless Options.CacheResponses
 }
 
-var _ Store = (*BoltStore)(nil)
+// The optional interfaces are found by type assertion (the sweeper,
+// RefreshResponses): a signature that drifted would fall back silently.
+var (
+	_ Store             = (*BoltStore)(nil)
+	_ DueReader         = (*BoltStore)(nil)
+	_ ResponseRefresher = (*BoltStore)(nil)
+)
 
 // Open opens or creates the store at path (file mode 0600). It fails with a
 // clear error if another process holds the file, if the file is not a

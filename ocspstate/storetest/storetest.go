@@ -259,6 +259,15 @@ func (e *env) requireUnchanged(before *ocspstate.Record) {
 	after, err := e.store.Get(e.ctx, before.Issuer, before.Serial)
 	require.NoError(e.t, err)
 	require.True(e.t, before.Equal(after), "record changed:\nbefore %+v\nafter  %+v", before, after)
+	// What is served, too: a store with a response cache answers Response
+	// from it, and a refused write must not reach it either.
+	served, err := e.store.Response(e.ctx, before.Issuer, before.Serial)
+	if len(before.OCSP.ResponseDER) == 0 {
+		require.ErrorIs(e.t, err, ocspstate.ErrNotFound, "no response stored, yet one is served")
+		return
+	}
+	require.NoError(e.t, err)
+	require.Equal(e.t, before.OCSP.ResponseDER, served, "the response served changed")
 }
 
 func testReserveAndGet(t *testing.T, e *env) {
