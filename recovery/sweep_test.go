@@ -470,3 +470,29 @@ func TestSweepDamagedRecord(t *testing.T) {
 	require.ErrorIs(t, rep.Errors[0].Err, ocspstate.ErrCorrupt)
 	require.Equal(t, 0, rep.Errors[0].Serial.Cmp(serials[1]))
 }
+
+// TestSweepReportsRefusedRefresh: a re-signed response the store refuses
+// (here dated an hour ahead of the store's clock, past the allowed skew) is
+// the record's error, not a skip: only a response that changed meanwhile
+// is someone else's to stand.
+func TestSweepReportsRefusedRefresh(t *testing.T) {
+	e := pipetest.New(t, pipetest.Options{})
+	p := e.Pipeline(func(c *issuance.Config) { c.DisableLint = true })
+	res, err := p.Issue(e.Ctx, e.Request())
+	require.NoError(t, err)
+	before := e.Record(res.Serial)
+	ahead, err := ocspstate.NewResponseSigner(ocspstate.SignerConfig{Issuer: e.CA.Intermediate, Key: e.CA.IntermediateKey,
+		Now: func() time.Time { return e.Clock.Now().Add(time.Hour) }})
+	require.NoError(t, err)
+	s, err := recovery.New(recovery.Config{Store: e.Store, Signers: []*ocspstate.ResponseSigner{ahead}, Now: e.Clock.Now, Owner: "sweeper"})
+	require.NoError(t, err)
+
+	e.Clock.Advance(before.Due.Sub(e.Clock.Now()) + time.Second)
+	rep, err := s.Sweep(e.Ctx)
+	require.NoError(t, err)
+	require.Len(t, rep.Errors, 1, "%s", rep)
+	require.ErrorIs(t, rep.Errors[0].Err, ocspstate.ErrInvalidRecord)
+	require.Zero(t, rep.Count(recovery.ActionRefreshed), "%s", rep)
+	require.Zero(t, rep.Count(recovery.ActionSkipped), "%s", rep)
+	require.Equal(t, before.OCSP.ResponseDER, e.Record(res.Serial).OCSP.ResponseDER)
+}
