@@ -324,6 +324,11 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 			ahead = ahead[read:]
 			leftover = len(ahead) > 0 || !exhausted
 		} else {
+			if pending != nil {
+				// The previous batch is still due until its commits land:
+				// read past it, so that the next is signed meanwhile.
+				limit *= 2
+			}
 			batch, err := s.cfg.Store.Due(ctx, now, limit)
 			rep.Find += time.Since(t0)
 			if err != nil {
