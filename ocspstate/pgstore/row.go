@@ -59,13 +59,13 @@ func newStatements(schema string) statements {
 		countMove: `UPDATE ` + counts + ` SET n = n + d.delta
 			FROM (VALUES ($%[1]d::smallint, -1), ($%[2]d::smallint, 1)) AS d (state, delta)
 			WHERE ` + counts + `.state = d.state AND ` + counts + `.shard = $%[3]d AND EXISTS (SELECT FROM u)`,
-		due: `SELECT ` + hotColumns + ` FROM ` + records + ` WHERE due <= $1 ORDER BY due, issuer, serial LIMIT $2`,
+		due: `SELECT ` + hotColumns + ` FROM ` + records + ` WHERE due <= $1 ORDER BY due LIMIT $2`,
 		// $1 now, $2 this instance, $3 the store's clock, $4 limit, $5
 		// claim expiry.
 		dueClaim: `WITH c AS (
 			SELECT issuer, serial FROM ` + records + `
 			WHERE due <= $1 AND (claim_owner IS NULL OR claim_owner = $2 OR claim_expires <= $3)
-			ORDER BY due, issuer, serial
+			ORDER BY due
 			LIMIT $4
 			FOR UPDATE SKIP LOCKED
 		)
