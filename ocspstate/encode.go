@@ -57,7 +57,10 @@ func newResponseEncoder(ik *issuerKey, responder *x509.Certificate, key crypto.S
 	default:
 		return nil, fmt.Errorf("ocspstate: signing key of type %T: only ECDSA and RSA keys are supported", pub)
 	}
-	e.sigAlg, _ = derw.SignatureAlgorithmIdentifier(alg)
+	var ok bool
+	if e.sigAlg, ok = derw.SignatureAlgorithmIdentifier(alg); !ok {
+		return nil, fmt.Errorf("ocspstate: no AlgorithmIdentifier for %s", alg)
+	}
 	hashOID := oidSHA1
 	if certIDHash == crypto.SHA256 {
 		hashOID = oidSHA256

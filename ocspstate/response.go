@@ -59,10 +59,9 @@ type SignerConfig struct {
 // (see [SignerConfig.VerifySignatures]), and is recorded as verified for
 // any [Validator] in this process.
 type ResponseSigner struct {
-	cfg    SignerConfig
-	signer *x509.Certificate // Responder or Issuer
-	enc    *responseEncoder
-	ik     *issuerKey // the issuer, with its CertID hashes
+	cfg SignerConfig
+	enc *responseEncoder
+	ik  *issuerKey // the issuer, with its CertID hashes
 }
 
 // DefaultResponseValidity is the validity used when
@@ -106,9 +105,10 @@ func NewResponseSigner(cfg SignerConfig) (*ResponseSigner, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &ResponseSigner{cfg: cfg, signer: cfg.Issuer}
+	s := &ResponseSigner{cfg: cfg}
+	signer := cfg.Issuer // the certificate of the key
 	if cfg.Responder != nil {
-		s.signer = cfg.Responder
+		signer = cfg.Responder
 	}
 	var err error
 	if s.ik, err = newIssuerKey(cfg.Issuer); err != nil {
@@ -121,8 +121,8 @@ func NewResponseSigner(cfg SignerConfig) (*ResponseSigner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ocspstate: signing key: %w", err)
 	}
-	if !bytes.Equal(pub, s.signer.RawSubjectPublicKeyInfo) {
-		return nil, fmt.Errorf("ocspstate: the signing key does not match the public key of %q", s.signer.Subject.String())
+	if !bytes.Equal(pub, signer.RawSubjectPublicKeyInfo) {
+		return nil, fmt.Errorf("ocspstate: the signing key does not match the public key of %q", signer.Subject.String())
 	}
 	// Prove the key and the chain once, verifying the signature.
 	probe, err := s.sign(big.NewInt(1), Good, time.Time{}, 0, true)
