@@ -25,8 +25,7 @@ func (e *DueEntry) key() []byte { return e.dueKey[8:] }
 
 // Issuer returns the issuer of the entry's record.
 func (e *DueEntry) Issuer() IssuerID {
-	var id IssuerID
-	copy(id[:], e.key())
+	id, _, _ := splitKey(e.key()) // DueAfter checked the key's length
 	return id
 }
 
@@ -35,7 +34,10 @@ func (e *DueEntry) Issuer() IssuerID {
 func (e *DueEntry) Size() int { return len(e.dueKey) + len(e.hot) }
 
 // Serial returns the serial of the entry's record.
-func (e *DueEntry) Serial() *big.Int { return new(big.Int).SetBytes(e.key()[len(IssuerID{}):]) }
+func (e *DueEntry) Serial() *big.Int {
+	_, serial, _ := splitKey(e.key()) // DueAfter checked the key's length
+	return serial
+}
 
 // Record decodes the entry into the record as [Store.Due] returns it:
 // without the immutable fields. A damaged entry gives an error wrapping
@@ -71,6 +73,9 @@ func (s *BoltStore) DueAfter(ctx context.Context, now time.Time, last *DueEntry,
 			}
 		}
 		for ; k != nil && len(out) < limit; k, v = c.Next() {
+			if len(k) <= 8+len(IssuerID{}) {
+				return fmt.Errorf("%w: due index key of %d bytes", ErrCorrupt, len(k))
+			}
 			if bytes.Compare(k[:8], end) > 0 {
 				break
 			}
@@ -78,9 +83,6 @@ func (s *BoltStore) DueAfter(ctx context.Context, now time.Time, last *DueEntry,
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-			}
-			if len(k) <= 8+len(IssuerID{}) {
-				return fmt.Errorf("%w: due index key of %d bytes", ErrCorrupt, len(k))
 			}
 			if len(v) == 0 {
 				// An entry written before index entries carried the

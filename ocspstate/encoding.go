@@ -3,7 +3,6 @@ package ocspstate
 import (
 	"encoding/binary"
 	"fmt"
-	"math/big"
 	"time"
 )
 
@@ -149,11 +148,10 @@ func decodeRecord(key Key, hot []byte, blobs func(tag byte) []byte) (*Record, er
 // decodeHotInto fills r from a record's key and hot part, leaving the
 // immutable fields alone.
 func decodeHotInto(r *Record, key, hot []byte) error {
-	if len(key) <= len(IssuerID{}) {
-		return fmt.Errorf("%w: key of %d bytes is too short", ErrCorrupt, len(key))
+	var err error
+	if r.Issuer, r.Serial, err = splitKey(key); err != nil {
+		return err
 	}
-	copy(r.Issuer[:], key)
-	r.Serial = new(big.Int).SetBytes(key[len(IssuerID{}):])
 	d := decoder{b: hot}
 	if format := d.byte(); d.err == nil && format != recordFormat {
 		return fmt.Errorf("%w: record format %d, want %d", ErrCorrupt, format, recordFormat)

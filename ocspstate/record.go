@@ -345,11 +345,14 @@ func appendKey(b []byte, issuer IssuerID, serial *big.Int) []byte {
 }
 
 // Split returns the issuer and serial of k.
-func (k Key) Split() (IssuerID, *big.Int, error) {
+func (k Key) Split() (IssuerID, *big.Int, error) { return splitKey([]byte(k)) }
+
+// splitKey returns the issuer and serial of a record key.
+func splitKey(key []byte) (IssuerID, *big.Int, error) {
 	var id IssuerID
-	if len(k) <= len(id) {
-		return id, nil, fmt.Errorf("%w: key of %d bytes is too short", ErrCorrupt, len(k))
+	if len(key) <= len(id) {
+		return id, nil, fmt.Errorf("%w: key of %d bytes is too short", ErrCorrupt, len(key))
 	}
-	copy(id[:], k)
-	return id, new(big.Int).SetBytes([]byte(k[len(id):])), nil
+	copy(id[:], key)
+	return id, new(big.Int).SetBytes(key[len(id):]), nil
 }
