@@ -6,6 +6,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"math/big"
+	"slices"
 	"testing"
 	"time"
 
@@ -186,6 +187,16 @@ func TestCorrespondRejects(t *testing.T) {
 		{"extensions reordered", "extension", func(x *tbs.TBS) {
 			x.Exts[0], x.Exts[1] = x.Exts[1], x.Exts[0]
 		}, nil},
+		{"extension just before the SCT list changed", "extension", func(x *tbs.TBS) {
+			i := extIndex(x, OIDSCTList) - 1
+			v := append([]byte(nil), x.Exts[i].Value...)
+			v[len(v)-1] ^= 1
+			x.Exts[i] = rawExt(t, x.Exts[i].ID(), x.Exts[i].Critical, v)
+		}, nil},
+		{"SCT list under a child OID", "extension " + OIDSCTList.String(), func(x *tbs.TBS) {
+			i := extIndex(x, OIDSCTList)
+			x.Exts[i] = rawExt(t, append(slices.Clone(OIDSCTList), 1), false, x.Exts[i].Value)
+		}, nil},
 		{"poison left in final", "extension " + OIDPoison.String(), func(x *tbs.TBS) {
 			x.Exts = append(x.Exts, rawExt(t, OIDPoison, true, poisonValue))
 		}, nil},
@@ -230,6 +241,41 @@ func TestCorrespondRejects(t *testing.T) {
 			require.ErrorAs(t, err, &me, "%v", err)
 			require.Contains(t, me.Field, tc.field)
 		})
+	}
+}
+
+// TestCorrespondPoisonInTheMiddle: with the poison between other
+// extensions, the final certificate carries the SCT list in its place,
+// and a change to either neighbour is a mismatch.
+func TestCorrespondPoisonInTheMiddle(t *testing.T) {
+	ca := testpki.Shared(t, testpki.ECDSAP256)
+	key, err := testpki.NewKey(testpki.ECDSAP256)
+	require.NoError(t, err)
+	tmpl := ca.LeafTemplate(90*24*time.Hour, "a.example.com")
+	tmpl.SerialNumber = big.NewInt(0x7654321)
+	after := asn1.ObjectIdentifier{1, 2, 3}
+	tmpl.ExtraExtensions = []pkix.Extension{{Id: OIDPoison, Critical: true, Value: poisonValue}, {Id: after, Value: []byte{5, 0}}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Intermediate, key.Public(), ca.IntermediateKey)
+	require.NoError(t, err)
+	pre, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	fin, err := finalTBS(pre.RawTBSCertificate, sctListValue(t))
+	require.NoError(t, err)
+	require.NoError(t, Correspond(pre.RawTBSCertificate, fin))
+
+	parsed, err := tbs.Parse(fin)
+	require.NoError(t, err)
+	at := parsed.Find(OIDSCTList)
+	require.Len(t, at, 1)
+	require.Less(t, at[0], len(parsed.Exts)-1, "the SCT list is where the poison was, not last")
+	for _, i := range []int{at[0] - 1, at[0] + 1} {
+		changed := mutate(t, fin, func(x *tbs.TBS) {
+			v := append([]byte(nil), x.Exts[i].Value...)
+			v[len(v)-1] ^= 1
+			x.Exts[i] = rawExt(t, x.Exts[i].ID(), x.Exts[i].Critical, v)
+		})
+		var me *MismatchError
+		require.ErrorAs(t, Correspond(pre.RawTBSCertificate, changed), &me, "extension %d changed", i)
 	}
 }
 
