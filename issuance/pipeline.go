@@ -154,7 +154,7 @@ func (p *Pipeline) issue(ctx context.Context, req *Request) (*Result, error) {
 	// signed with the real key. The intent is the exact TBS the real key
 	// will sign (see issuer.intent).
 	var rec *ocspstate.Record
-	var in *intent
+	var in *x509.Certificate // carries the intent
 	for attempt := 0; ; attempt++ {
 		serial, err := p.cfg.Serials.Serial()
 		if err != nil {
@@ -171,9 +171,9 @@ func (p *Pipeline) issue(ctx context.Context, req *Request) (*Result, error) {
 			Issuer:    p.issuer,
 			Serial:    serial,
 			State:     ocspstate.Reserved,
-			IntentDER: in.tbs(),
-			NotBefore: in.cert.NotBefore,
-			NotAfter:  in.cert.NotAfter,
+			IntentDER: in.RawTBSCertificate,
+			NotBefore: in.NotBefore,
+			NotAfter:  in.NotAfter,
 			Lease:     ocspstate.Lease{Owner: p.cfg.Owner, Expires: now.Add(p.cfg.LeaseDuration)},
 		}
 		err = p.cfg.Store.Reserve(ctx, rec)

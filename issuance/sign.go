@@ -94,20 +94,6 @@ type finalToken struct {
 	used   atomic.Bool
 }
 
-// intent is a precertificate's TBS before the real key signs it.
-type intent struct {
-	// cert carries the TBS: with linting on, signed with the lint key,
-	// for the linter; with linting off, with a placeholder signature
-	// (x509.ParseCertificate does not check signatures: it parses as the
-	// signed certificate will).
-	cert *x509.Certificate
-	// linted is true when cert is the lint-signed certificate.
-	linted bool
-}
-
-// tbs returns the intent: what is reserved, and what the real key signs.
-func (in *intent) tbs() []byte { return in.cert.RawTBSCertificate }
-
 // intent builds the precertificate's TBS. With linting on, it signs the
 // template with the lint key: the certificate is what gets linted, and its
 // TBS is the intent that is reserved and that the real signature must
@@ -116,8 +102,10 @@ func (in *intent) tbs() []byte { return in.cert.RawTBSCertificate }
 // x509.CreateCertificate still builds it for any template x509enc does not
 // support. Either way the TBS is parsed as a certificate before anything
 // is reserved, so a request that would make a malformed certificate fails
-// here.
-func (is *issuer) intent(tmpl *x509.Certificate) (*intent, error) {
+// here. The certificate returned carries the intent as its
+// RawTBSCertificate: lint-signed, or (linting off, x509enc) with an empty
+// signature, which x509.ParseCertificate does not check.
+func (is *issuer) intent(tmpl *x509.Certificate) (*x509.Certificate, error) {
 	tmpl.SignatureAlgorithm = is.sigAlg
 	if is.linter == nil {
 		if tbsDER, err := x509enc.TBS(tmpl, is.lintCA, tmpl.PublicKey); err == nil {
@@ -125,7 +113,7 @@ func (is *issuer) intent(tmpl *x509.Certificate) (*intent, error) {
 			if err != nil {
 				return nil, fmt.Errorf("building the precertificate: %w", err)
 			}
-			return &intent{cert: cert}, nil
+			return cert, nil
 		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, is.lintCA, tmpl.PublicKey, is.lintKey)
@@ -136,7 +124,7 @@ func (is *issuer) intent(tmpl *x509.Certificate) (*intent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the precertificate: %w", err)
 	}
-	return &intent{cert: cert, linted: true}, nil
+	return cert, nil
 }
 
 // parseUnsigned parses tbsDER as a certificate with an empty signature.
@@ -152,15 +140,13 @@ func (is *issuer) parseUnsigned(tbsDER []byte) (*x509.Certificate, error) {
 	return x509.ParseCertificate(der)
 }
 
-// preparePrecert lints the lint-signed precertificate and mints the token.
-func (is *issuer) preparePrecert(in *intent) (*precertToken, error) {
-	if is.linter != nil && !in.linted {
-		return nil, errors.New("issuance: internal error: an intent built without the lint key cannot be linted")
-	}
-	if err := is.lint(in.cert); err != nil {
+// preparePrecert lints the intent's certificate (lint-signed whenever a
+// linter is set) and mints the token.
+func (is *issuer) preparePrecert(in *x509.Certificate) (*precertToken, error) {
+	if err := is.lint(in); err != nil {
 		return nil, err
 	}
-	return &precertToken{intent: in.tbs(), parsed: in.cert}, nil
+	return &precertToken{intent: in.RawTBSCertificate, parsed: in}, nil
 }
 
 func (is *issuer) lint(cert *x509.Certificate) error {
