@@ -104,27 +104,10 @@ func prefix(timestamp uint64) [10]byte {
 	return p
 }
 
-// AppendSignatureInput appends to dst the digitally-signed struct of an
-// SCT issued at timestamp with extensions exts over e (RFC 6962 §3.2):
+// Digest returns the SHA-256 of the digitally-signed struct of an SCT
+// issued at timestamp with extensions exts over e (RFC 6962 §3.2):
 // sct_version, signature_type, timestamp, entry_type, signed_entry,
-// extensions.
-func (e Entry) AppendSignatureInput(dst []byte, timestamp uint64, exts []byte) ([]byte, error) {
-	if len(e.head) == 0 {
-		return nil, errors.New("ctenc: empty entry")
-	}
-	if len(exts) > maxShort {
-		return nil, fmt.Errorf("ctenc: %d bytes of SCT extensions, the most is 65535", len(exts))
-	}
-	p := prefix(timestamp)
-	dst = append(dst, p[:]...)
-	dst = append(dst, e.head...)
-	dst = append(dst, e.body...)
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(exts)))
-	return append(dst, exts...), nil
-}
-
-// Digest returns the SHA-256 of the signature input AppendSignatureInput
-// builds, without building it.
+// extensions; without building it.
 func (e Entry) Digest(timestamp uint64, exts []byte) ([sha256.Size]byte, error) {
 	if len(e.head) == 0 {
 		return [sha256.Size]byte{}, errors.New("ctenc: empty entry")
