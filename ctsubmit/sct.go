@@ -32,8 +32,11 @@ var OIDPoison = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 3}
 // precertificate (RFC 6962 §3.1): OIDPoison, critical, with an ASN.1 NULL
 // value. Each call returns its own copy.
 func PoisonExtension() pkix.Extension {
-	return pkix.Extension{Id: OIDPoison, Critical: true, Value: []byte{0x05, 0x00}}
+	return pkix.Extension{Id: OIDPoison, Critical: true, Value: bytes.Clone(poisonValue)}
 }
+
+// poisonValue is the DER NULL that is the poison extension's value.
+var poisonValue = []byte{0x05, 0x00}
 
 // SCT is a verified signed certificate timestamp and the log that issued it.
 type SCT struct {
@@ -207,7 +210,7 @@ func parsePrecertChain(chain [][]byte) (*precertChain, error) {
 	for _, e := range t.Exts {
 		if !e.Is(OIDPoison) {
 			kept = append(kept, e)
-		} else if !e.Critical || !bytes.Equal(e.Value, []byte{0x05, 0x00}) {
+		} else if !e.Critical || !bytes.Equal(e.Value, poisonValue) {
 			return nil, errors.New("chain[0] has a poison extension that is not critical ASN.1 NULL (RFC 6962 §3.1)")
 		}
 	}

@@ -3,6 +3,8 @@ package ctsubmit_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -18,6 +20,8 @@ import (
 
 	"github.com/certpipe/precert/ctsubmit"
 	"github.com/certpipe/precert/internal/ctlogtest"
+	"github.com/certpipe/precert/internal/derw"
+	"github.com/certpipe/precert/internal/tbs"
 )
 
 func TestNew(t *testing.T) {
@@ -522,6 +526,18 @@ func TestSubmitBadInput(t *testing.T) {
 	s := newSubmitter(t, ctsubmit.Config{Logs: logs, HTTPClient: client})
 	plain, err := p.CA.IssueLeaf(p.CA.LeafTemplate(90*day), p.Key.Public())
 	require.NoError(t, err)
+	tmpl := p.CA.LeafTemplate(90 * day)
+	tmpl.ExtraExtensions = []pkix.Extension{{Id: ctsubmit.OIDPoison, Value: []byte{0x05, 0x00}}}
+	softPoison, err := p.CA.IssueLeaf(tmpl, p.Key.Public())
+	require.NoError(t, err)
+	// The precertificate with an outer signature algorithm other than its
+	// TBS's.
+	tbsDER, _, sig, err := tbs.SplitCertificate(p.Chain[0])
+	require.NoError(t, err)
+	sha384, ok := derw.SignatureAlgorithmIdentifier(x509.ECDSAWithSHA384)
+	require.True(t, ok)
+	otherAlg, err := tbs.JoinCertificate(tbsDER, sha384, sig)
+	require.NoError(t, err)
 	for _, tc := range []struct {
 		name     string
 		chain    [][]byte
@@ -533,6 +549,8 @@ func TestSubmitBadInput(t *testing.T) {
 		{"garbage", [][]byte{[]byte("x"), p.Chain[1]}, p.Cert.NotAfter, "parsing chain[0]"},
 		{"not a precertificate", [][]byte{plain.Raw, p.Chain[1]}, plain.NotAfter, "no poison extension"},
 		{"notAfter differs", p.Chain, p.Cert.NotAfter.Add(time.Second), "is not the precertificate's NotAfter"},
+		{"poison not critical", [][]byte{softPoison.Raw, p.Chain[1]}, softPoison.NotAfter, "not critical"},
+		{"outer algorithm differs", [][]byte{otherAlg, p.Chain[1]}, p.Cert.NotAfter, "signature algorithm differs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := s.Submit(t.Context(), tc.chain, tc.notAfter)

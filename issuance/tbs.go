@@ -24,7 +24,7 @@ var (
 )
 
 // poisonValue is the DER NULL that is the poison extension's value.
-var poisonValue = []byte{0x05, 0x00}
+var poisonValue = ctsubmit.PoisonExtension().Value
 
 // finalFrom turns a parsed precertificate TBS, which it leaves unchanged,
 // into the final certificate's: the poison extension is replaced, in
