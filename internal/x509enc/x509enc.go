@@ -108,16 +108,16 @@ func encodeTBS(tmpl, parent *x509.Certificate, pub any) ([]byte, error) {
 		return nil, err
 	}
 	d := &der{Writer: derw.Writer{B: make([]byte, 0, sizeHint)}}
-	tbs := d.Open(tagSequence)
-	v := d.Open(tagContextCons) // [0]
-	d.Int64(2)                  // v3
+	tbs := d.Open(derw.Sequence)
+	v := d.Open(derw.ContextCons) // [0]
+	d.Int64(2)                    // v3
 	d.Close(v)
 	d.BigInt(tmpl.SerialNumber)
 	d.Raw(sigAlg)
 	issuerAt := len(d.B)
 	d.rawOrName(parent.RawSubject, &parent.Subject)
 	issuerEnd := len(d.B)
-	validity := d.Open(tagSequence)
+	validity := d.Open(derw.Sequence)
 	d.Time(tmpl.NotBefore)
 	d.Time(tmpl.NotAfter)
 	d.Close(validity)
@@ -242,8 +242,8 @@ func (d *der) publicKeyInfo(pub any) {
 			d.Fail(fmt.Errorf("x509enc: ECDSA key: %w", err))
 			return
 		}
-		spki := d.Open(tagSequence)
-		alg := d.Open(tagSequence)
+		spki := d.Open(derw.Sequence)
+		alg := d.Open(derw.Sequence)
 		d.ObjectIdentifier(oidPublicKeyECDSA)
 		d.ObjectIdentifier(oid)
 		d.Close(alg)
@@ -305,13 +305,13 @@ func (d *der) rawOrName(raw []byte, n *pkix.Name) {
 // sorted by their encodings (a DER SET OF); each value a PrintableString if
 // encoding/asn1 would choose one, else a UTF8String.
 func (d *der) name(n *pkix.Name) {
-	seq := d.Open(tagSequence)
+	seq := d.Open(derw.Sequence)
 	for _, a := range nameAttrs {
 		values := a.get(n)
 		switch len(values) {
 		case 0:
 		case 1:
-			set := d.Open(tagSet)
+			set := d.Open(derw.Set)
 			d.atv(a.oid, values[0])
 			d.Close(set)
 		default:
@@ -326,7 +326,7 @@ func (d *der) name(n *pkix.Name) {
 				atvs[i] = e.B
 			}
 			slices.SortFunc(atvs, bytes.Compare)
-			set := d.Open(tagSet)
+			set := d.Open(derw.Set)
 			for _, atv := range atvs {
 				d.Raw(atv)
 			}
@@ -338,18 +338,18 @@ func (d *der) name(n *pkix.Name) {
 
 // atv writes an AttributeTypeAndValue with a string value.
 func (d *der) atv(oid asn1.ObjectIdentifier, v string) {
-	tag := byte(tagPrintableString)
+	tag := byte(derw.PrintableString)
 	for i := 0; i < len(v); i++ {
 		if !printable(v[i]) {
 			if !utf8.ValidString(v) {
 				d.Fail(errors.New("x509enc: name attribute is not valid UTF-8"))
 				return
 			}
-			tag = tagUTF8String
+			tag = derw.UTF8String
 			break
 		}
 	}
-	s := d.Open(tagSequence)
+	s := d.Open(derw.Sequence)
 	d.ObjectIdentifier(oid)
 	str := d.Open(tag)
 	d.B = append(d.B, v...)
@@ -380,8 +380,8 @@ func (d *der) extensions(t *x509.Certificate, subjectEmpty bool, aki []byte) {
 		}
 		return true
 	}
-	wrapper := d.Open(tagContextCons | 3)
-	seq := d.Open(tagSequence)
+	wrapper := d.Open(derw.ContextCons | 3)
+	seq := d.Open(derw.Sequence)
 	start := len(d.B)
 	if t.KeyUsage != 0 && built(oidExtKeyUsage) {
 		s, o := d.openExtension(oidExtKeyUsage, true)
@@ -390,7 +390,7 @@ func (d *der) extensions(t *x509.Certificate, subjectEmpty bool, aki []byte) {
 	}
 	if (len(t.ExtKeyUsage) > 0 || len(t.UnknownExtKeyUsage) > 0) && built(oidExtExtKeyUsage) {
 		s, o := d.openExtension(oidExtExtKeyUsage, false)
-		list := d.Open(tagSequence)
+		list := d.Open(derw.Sequence)
 		for _, u := range t.ExtKeyUsage {
 			oid, ok := extKeyUsageOIDs[u]
 			if !ok {
@@ -411,7 +411,7 @@ func (d *der) extensions(t *x509.Certificate, subjectEmpty bool, aki []byte) {
 		if maxPathLen == 0 && !t.MaxPathLenZero {
 			maxPathLen = -1
 		}
-		bc := d.Open(tagSequence)
+		bc := d.Open(derw.Sequence)
 		if t.IsCA {
 			d.BoolTrue()
 		}
@@ -423,25 +423,25 @@ func (d *der) extensions(t *x509.Certificate, subjectEmpty bool, aki []byte) {
 	}
 	if len(t.SubjectKeyId) > 0 && built(oidExtSubjectKeyID) {
 		s, o := d.openExtension(oidExtSubjectKeyID, false)
-		d.Primitive(tagOctetString, t.SubjectKeyId)
+		d.Primitive(derw.OctetString, t.SubjectKeyId)
 		d.closeExtension(s, o)
 	}
 	if len(aki) > 0 && built(oidExtAuthorityKeyID) {
 		s, o := d.openExtension(oidExtAuthorityKeyID, false)
-		seq := d.Open(tagSequence)
-		d.Primitive(tagContext, aki) // keyIdentifier [0] IMPLICIT
+		seq := d.Open(derw.Sequence)
+		d.Primitive(derw.Context, aki) // keyIdentifier [0] IMPLICIT
 		d.Close(seq)
 		d.closeExtension(s, o)
 	}
 	if (len(t.OCSPServer) > 0 || len(t.IssuingCertificateURL) > 0) && built(oidExtAIA) {
 		s, o := d.openExtension(oidExtAIA, false)
-		list := d.Open(tagSequence)
+		list := d.Open(derw.Sequence)
 		for _, group := range [...]struct {
 			method asn1.ObjectIdentifier
 			urls   []string
 		}{{oidAIAOCSP, t.OCSPServer}, {oidAIAIssuers, t.IssuingCertificateURL}} {
 			for _, u := range group.urls {
-				ad := d.Open(tagSequence)
+				ad := d.Open(derw.Sequence)
 				d.ObjectIdentifier(group.method)
 				d.generalName(6, u)
 				d.Close(ad)
@@ -458,15 +458,15 @@ func (d *der) extensions(t *x509.Certificate, subjectEmpty bool, aki []byte) {
 	}
 	if len(t.Policies) > 0 && built(oidExtPolicies) {
 		s, o := d.openExtension(oidExtPolicies, false)
-		list := d.Open(tagSequence)
+		list := d.Open(derw.Sequence)
 		for _, p := range t.Policies {
 			oid, err := p.MarshalBinary()
 			if err != nil || len(oid) == 0 {
 				d.Fail(errors.New("x509enc: invalid policy object identifier"))
 				return
 			}
-			info := d.Open(tagSequence)
-			d.Primitive(tagOID, oid)
+			info := d.Open(derw.Sequence)
+			d.Primitive(derw.OID, oid)
 			d.Close(info)
 		}
 		d.Close(list)
@@ -474,12 +474,12 @@ func (d *der) extensions(t *x509.Certificate, subjectEmpty bool, aki []byte) {
 	}
 	if len(t.CRLDistributionPoints) > 0 && built(oidExtCRLDP) {
 		s, o := d.openExtension(oidExtCRLDP, false)
-		list := d.Open(tagSequence)
+		list := d.Open(derw.Sequence)
 		for _, u := range t.CRLDistributionPoints {
 			// DistributionPoint { distributionPoint [0] { fullName [0] { uniformResourceIdentifier [6] } } }
-			dp := d.Open(tagSequence)
-			dpn := d.Open(tagContextCons)  // [0]
-			full := d.Open(tagContextCons) // [0]
+			dp := d.Open(derw.Sequence)
+			dpn := d.Open(derw.ContextCons)  // [0]
+			full := d.Open(derw.ContextCons) // [0]
 			d.generalName(6, u)
 			d.Close(full)
 			d.Close(dpn)
@@ -504,12 +504,12 @@ func (d *der) extensions(t *x509.Certificate, subjectEmpty bool, aki []byte) {
 // openExtension starts an Extension and its extnValue; closeExtension
 // ends them.
 func (d *der) openExtension(oid asn1.ObjectIdentifier, critical bool) (seq, value int) {
-	seq = d.Open(tagSequence)
+	seq = d.Open(derw.Sequence)
 	d.ObjectIdentifier(oid)
 	if critical {
 		d.BoolTrue()
 	}
-	return seq, d.Open(tagOctetString)
+	return seq, d.Open(derw.OctetString)
 }
 
 func (d *der) closeExtension(seq, value int) {
@@ -529,7 +529,7 @@ func (d *der) keyUsage(ku x509.KeyUsage) {
 	if last := s[len(s)-1]; last != 0 {
 		unused = bits.TrailingZeros8(last)
 	}
-	bs := d.Open(tagBitString)
+	bs := d.Open(derw.BitString)
 	d.B = append(d.B, byte(unused))
 	d.Raw(s)
 	d.Close(bs)
@@ -537,7 +537,7 @@ func (d *der) keyUsage(ku x509.KeyUsage) {
 
 // generalName writes a primitive GeneralName of the given context tag.
 func (d *der) generalName(tag byte, value string) {
-	s := d.Open(tagContext | tag)
+	s := d.Open(derw.Context | tag)
 	d.B = append(d.B, value...)
 	d.Close(s)
 }
@@ -546,7 +546,7 @@ func (d *der) generalName(tag byte, value string) {
 // addresses, then IP addresses (IPv4 in four octets), then URIs; DNS
 // names, email addresses and URIs must be ASCII (IA5String).
 func (d *der) sans(dns, emails []string, ips []net.IP, uris []*url.URL) {
-	seq := d.Open(tagSequence)
+	seq := d.Open(derw.Sequence)
 	for _, name := range dns {
 		if !ascii(name) {
 			d.Fail(errors.New("x509enc: DNS name is not an IA5String"))
@@ -565,7 +565,7 @@ func (d *der) sans(dns, emails []string, ips []net.IP, uris []*url.URL) {
 		if ip4 := ip.To4(); ip4 != nil {
 			ip = ip4
 		}
-		d.Primitive(tagContext|7, ip)
+		d.Primitive(derw.Context|7, ip)
 	}
 	for _, u := range uris {
 		if u == nil {
