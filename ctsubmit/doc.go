@@ -53,8 +53,11 @@
 // timestamp no later than now plus [Config.MaxSkew] and no earlier than
 // the precertificate's NotBefore minus MaxSkew; at most one SCT per log.
 // Submit never returns an SCT that fails any of these. [VerifySCT] runs the same checks but the
-// timestamp, and [VerifyEmbedded] checks the SCTs embedded in a final
-// certificate.
+// timestamp. [VerifyEmbedded] checks the SCTs embedded in a final
+// certificate with certificate-transparency-go's verifier instead, as a
+// check independent of this package's encoder: that verifier hashes with
+// whatever hash an SCT names and ignores bytes after an ECDSA signature,
+// both of which Submit and VerifySCT refuse.
 //
 // # Policies and certificate lifetime
 //
