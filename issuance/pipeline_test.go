@@ -43,7 +43,8 @@ func TestIssueHappyPath(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, ocspstate.Issued, res.State)
 			require.NotNil(t, res.Final)
-			require.Positive(t, checked.Load(), "the CT watch saw the submissions")
+			require.Positive(t, checked.Load())
+			require.EqualValues(t, e.Submissions(), checked.Load(), "the CT watch saw every submission")
 
 			// The embedded SCTs verify, as a relying party checks them.
 			final, err := ctx509.ParseCertificate(res.Final.Raw)
@@ -99,6 +100,7 @@ func TestIssueAllLogsReject(t *testing.T) {
 	require.Nil(t, res)
 	ie, _ := pipetest.RequireCTFailed(t, err, 3)
 	require.Positive(t, checked.Load())
+	require.EqualValues(t, e.Submissions(), checked.Load(), "the CT watch saw every submission")
 
 	// Boulder's "OCSP for a rejected precertificate": the precertificate
 	// may be in a log, so its response is good, signed and fresh.

@@ -11,10 +11,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math/big"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -195,26 +197,35 @@ func (e *Env) watch(rt http.RoundTripper) http.RoundTripper {
 }
 
 // WatchSubmissions wraps rt so that hook sees the serial of the
-// certificate every CT submission (add-chain, add-pre-chain) carries,
-// before the request leaves. Requests whose body is not a submission pass
-// unseen.
+// certificate every CT submission (a POST to add-chain or add-pre-chain)
+// carries, before the request leaves. A submission whose certificate
+// cannot be read fails with an error, rather than pass unseen; other
+// requests pass untouched.
 func WatchSubmissions(rt http.RoundTripper, hook func(serial *big.Int)) http.RoundTripper {
 	return roundTripper(func(req *http.Request) (*http.Response, error) {
-		if req.Body != nil {
-			body, err := io.ReadAll(req.Body)
-			if err != nil {
-				return nil, err
-			}
-			var sub struct {
-				Chain [][]byte `json:"chain"`
-			}
-			if err := json.Unmarshal(body, &sub); err == nil && len(sub.Chain) > 0 {
-				if c, err := x509.ParseCertificate(sub.Chain[0]); err == nil {
-					hook(c.SerialNumber)
-				}
-			}
-			req.Body = io.NopCloser(bytes.NewReader(body))
+		path := req.URL.Path
+		if req.Method != http.MethodPost || !strings.HasSuffix(path, "/add-pre-chain") && !strings.HasSuffix(path, "/add-chain") {
+			return rt.RoundTrip(req)
 		}
+		if req.Body == nil {
+			return nil, fmt.Errorf("pipetest: CT submission to %s without a body", path)
+		}
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		var sub struct {
+			Chain [][]byte `json:"chain"`
+		}
+		if err := json.Unmarshal(body, &sub); err != nil || len(sub.Chain) == 0 {
+			return nil, fmt.Errorf("pipetest: CT submission to %s without a chain to watch: %v", path, err)
+		}
+		c, err := x509.ParseCertificate(sub.Chain[0])
+		if err != nil {
+			return nil, fmt.Errorf("pipetest: CT submission to %s: chain[0]: %w", path, err)
+		}
+		hook(c.SerialNumber)
+		req.Body = io.NopCloser(bytes.NewReader(body))
 		return rt.RoundTrip(req)
 	})
 }
