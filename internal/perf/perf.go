@@ -325,9 +325,21 @@ func NewSweepEnv(dir string, total int) (*SweepEnv, error) {
 		}
 		os.Remove(SweepStorePath(dir, total))
 	}
-	store, err := ocspstate.Open(SweepStorePath(dir, total), ocspstate.Options{Issuers: []*x509.Certificate{ca.Intermediate}})
+	path := SweepStorePath(dir, total)
+	store, err := ocspstate.Open(path, ocspstate.Options{Issuers: []*x509.Certificate{ca.Intermediate}})
 	if err != nil {
 		return nil, err
+	}
+	// A store kept from a run days ago has responses due, or expired: the
+	// sweeps measured would find more than MakeDue made due. Build afresh.
+	if due, err := store.Due(context.Background(), time.Now().Add(2*time.Hour), 1); err != nil || len(due) > 0 {
+		store.Close()
+		if err := os.Remove(path); err != nil {
+			return nil, err
+		}
+		if store, err = ocspstate.Open(path, ocspstate.Options{Issuers: []*x509.Certificate{ca.Intermediate}}); err != nil {
+			return nil, err
+		}
 	}
 	e := &SweepEnv{Store: store, ca: ca, total: total}
 	if e.signer, err = ocspstate.NewResponseSigner(ocspstate.SignerConfig{Issuer: ca.Intermediate, Key: ca.IntermediateKey}); err != nil {
