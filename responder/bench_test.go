@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -429,15 +428,14 @@ func serveGETs(b *testing.B, h http.Handler, urls []*url.URL) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
-		w := &discardWriter{h: http.Header{}}
+		var w perf.DiscardWriter
 		for pb.Next() {
-			w.code = 0
-			h.ServeHTTP(w, &http.Request{Method: http.MethodGet, URL: urls[i%len(urls)], Header: http.Header{}})
-			if w.code != http.StatusOK {
-				b.Errorf("status %d", w.code)
+			w.Reset()
+			h.ServeHTTP(&w, &http.Request{Method: http.MethodGet, URL: urls[i%len(urls)], Header: http.Header{}})
+			if w.Code != http.StatusOK {
+				b.Errorf("status %d", w.Code)
 				return
 			}
-			clear(w.h)
 			i++
 		}
 	})
@@ -450,14 +448,3 @@ func mustParseSerial(b *testing.B, der []byte) *big.Int {
 	}
 	return resp.SerialNumber
 }
-
-type discardWriter struct {
-	h    http.Header
-	code int
-}
-
-func (w *discardWriter) Header() http.Header         { return w.h }
-func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
-func (w *discardWriter) WriteHeader(code int)        { w.code = code }
-
-var _ io.Writer = (*discardWriter)(nil)

@@ -34,31 +34,48 @@ func Warm(h http.Handler, nameHash, keyHash []byte, base *big.Int, n int) error 
 			return err
 		}
 		r.Header.Set("Content-Type", "application/ocsp-request")
-		w := &discardWriter{h: http.Header{}}
+		w := &DiscardWriter{}
 		h.ServeHTTP(w, r)
-		if w.code != http.StatusOK {
-			return fmt.Errorf("serial %d: status %d", serial, w.code)
+		if w.Code != http.StatusOK {
+			return fmt.Errorf("serial %d: status %d", serial, w.Code)
 		}
 		return nil
 	})
 	return err
 }
 
-// discardWriter records the status of a response and drops its body.
-type discardWriter struct {
+// DiscardWriter is an http.ResponseWriter that records the status of a
+// response and drops its body, for calling handlers in process.
+type DiscardWriter struct {
 	h    http.Header
-	code int
+	Code int // the status written, or 0
 }
 
-func (w *discardWriter) Header() http.Header { return w.h }
-func (w *discardWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
+// Header implements http.ResponseWriter.
+func (w *DiscardWriter) Header() http.Header {
+	if w.h == nil {
+		w.h = http.Header{}
+	}
+	return w.h
+}
+
+// WriteHeader implements http.ResponseWriter.
+func (w *DiscardWriter) WriteHeader(code int) {
+	if w.Code == 0 {
+		w.Code = code
 	}
 }
-func (w *discardWriter) Write(p []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
+
+// Write implements http.ResponseWriter.
+func (w *DiscardWriter) Write(p []byte) (int, error) {
+	if w.Code == 0 {
+		w.Code = http.StatusOK
 	}
 	return len(p), nil
+}
+
+// Reset readies w for another response.
+func (w *DiscardWriter) Reset() {
+	clear(w.h)
+	w.Code = 0
 }
