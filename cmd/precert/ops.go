@@ -271,15 +271,11 @@ func addOperatorFlags(fs *flag.FlagSet, keyHelp string) *operatorFlags {
 	}
 }
 
-// open opens the operator the flags name (see openOperator).
+// open opens the operator the flags name: it loads the issuer (the first
+// certificate of --issuer; the rest is its chain), a response signer from
+// --key or the delegated pair, and opens the store for writing.
 func (f *operatorFlags) open(ctx context.Context, env *cliEnv, serving bool) (*operator, error) {
-	return openOperator(ctx, env, *f.db, *f.issuer, *f.key, *f.respCert, *f.respKey, serving)
-}
-
-// openOperator loads the issuer (the first certificate of issuerPath; the
-// rest is its chain), a response signer from key or the delegated pair,
-// and opens the store for writing.
-func openOperator(ctx context.Context, env *cliEnv, db, issuerPath, key, respCert, respKey string, serving bool) (*operator, error) {
+	db, issuerPath, key, respCert, respKey := *f.db, *f.issuer, *f.key, *f.respCert, *f.respKey
 	certs, err := loadCerts("issuer", issuerPath)
 	if err != nil {
 		return nil, err
