@@ -22,7 +22,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +29,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -399,59 +399,18 @@ func (l *Log) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // maxBody bounds what is read of a request.
 const maxBody = 1 << 20
 
-// readBody reads r's body: the announced length, as net/http's server
-// does, or else at most maxBody bytes.
+// readBody reads r's body, at most maxBody bytes.
 func readBody(r *http.Request) ([]byte, error) {
-	if n := r.ContentLength; n > 0 && n <= maxBody {
-		buf := make([]byte, n)
-		_, err := io.ReadFull(r.Body, buf)
-		return buf, err
-	}
 	return io.ReadAll(io.LimitReader(r.Body, maxBody))
 }
 
-// decodeChain decodes an add-chain request body (RFC 6962 §4.1). A body
-// in the compact form encoding/json writes, {"chain":["…",…]} with each
-// certificate a plain base64 string, is decoded directly, into one
-// buffer; any other goes through encoding/json, whose result the direct
-// path reproduces (FuzzDecodeChain checks it).
+// decodeChain decodes an add-chain request body (RFC 6962 §4.1).
 func decodeChain(body []byte) ([][]byte, error) {
-	if chain, ok := decodeCompactChain(body); ok {
-		return chain, nil
-	}
 	var req ct.AddChainRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, err
 	}
 	return req.Chain, nil
-}
-
-func decodeCompactChain(body []byte) ([][]byte, bool) {
-	list, ok := bytes.CutPrefix(body, []byte(`{"chain":["`))
-	if !ok {
-		return nil, false
-	}
-	if list, ok = bytes.CutSuffix(list, []byte(`"]}`)); !ok {
-		return nil, false
-	}
-	sep := []byte(`","`)
-	buf := make([]byte, base64.StdEncoding.DecodedLen(len(list)))
-	chain := make([][]byte, 0, bytes.Count(list, sep)+1)
-	for s := range bytes.SplitSeq(list, sep) {
-		// Decode refuses every byte outside the base64 alphabet (so any
-		// escape, quote or comma) but ignores CR and LF, which JSON does
-		// not allow in a string.
-		if bytes.IndexByte(s, '\n') >= 0 || bytes.IndexByte(s, '\r') >= 0 {
-			return nil, false
-		}
-		n, err := base64.StdEncoding.Decode(buf, s)
-		if err != nil {
-			return nil, false
-		}
-		chain = append(chain, buf[:n:n])
-		buf = buf[n:]
-	}
-	return chain, true
 }
 
 // answer writes the response for mode to a request for chain (reqErr if
@@ -556,7 +515,7 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, fmt.Errorf("ctlogtest: no log at %q", req.URL.Host)
 	}
-	rec := &recorder{header: http.Header{}}
+	rec := httptest.NewRecorder()
 	// A shallow copy: the handler only reads the request.
 	sreq := req.WithContext(req.Context())
 	if sreq.Body == nil {
@@ -567,45 +526,9 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := req.Context().Err(); err != nil {
 		return nil, context.Cause(req.Context())
 	}
-	return rec.response(req), nil
-}
-
-// recorder is the ResponseWriter Transport hands a log: it keeps the
-// status, headers and body the handler writes (which sets every header
-// before writing), and makes the client's response of them, as
-// httptest.ResponseRecorder does but without copying them.
-type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) Header() http.Header { return r.header }
-
-func (r *recorder) WriteHeader(status int) {
-	if r.status == 0 {
-		r.status = status
-	}
-}
-
-func (r *recorder) Write(p []byte) (int, error) {
-	r.WriteHeader(http.StatusOK)
-	return r.body.Write(p)
-}
-
-func (r *recorder) response(req *http.Request) *http.Response {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return &http.Response{
-		Status:     strconv.Itoa(r.status) + " " + http.StatusText(r.status),
-		StatusCode: r.status,
-		Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header:        r.header,
-		Body:          io.NopCloser(bytes.NewReader(r.body.Bytes())),
-		ContentLength: int64(r.body.Len()),
-		Request:       req,
-	}
+	resp := rec.Result()
+	resp.Request = req
+	return resp, nil
 }
 
 // hostLabel makes a DNS label out of a log name.

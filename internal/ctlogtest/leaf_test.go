@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -66,37 +65,4 @@ func TestLeafMatchesCTGo(t *testing.T) {
 		_, err = leafFor(append([][]byte{der}, ca.ChainDER()...), true, 1)
 		require.ErrorContains(t, err, "not critical")
 	}
-}
-
-// FuzzDecodeChain checks that decodeChain, compact path included, returns
-// what encoding/json does, and fails when it fails.
-func FuzzDecodeChain(f *testing.F) {
-	for _, body := range []string{
-		`{"chain":["AAEC","/w=="]}`, `{"chain":[""]}`, `{"chain":[]}`, `{"chain":["AA\u0041"]}`, `{"chain":["AA==","A"]}`,
-		`{"chain":["AA","BB"],"chain":["CC"]}`, `{"Chain":["AAEC"]}`, `{"chain":["AAEC","AA\nEC"]}`, `{"chain":["AAEC",""]}`, `x`,
-	} {
-		f.Add([]byte(body))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		var req ct.AddChainRequest
-		werr := json.Unmarshal(body, &req)
-		got, err := decodeChain(body)
-		require.Equal(t, werr == nil, err == nil, "encoding/json: %v; decodeChain: %v", werr, err)
-		if err == nil {
-			require.Equal(t, req.Chain, got)
-		}
-	})
-}
-
-// TestDecodeChainCompact: what encoding/json writes for a chain takes the
-// direct path and decodes to the chain.
-func TestDecodeChainCompact(t *testing.T) {
-	ca := testpki.Shared(t, testpki.ECDSAP256)
-	p, err := NewPrecert(ca, 90*24*time.Hour, "compact.example.com")
-	require.NoError(t, err)
-	body, err := json.Marshal(ct.AddChainRequest{Chain: p.Chain})
-	require.NoError(t, err)
-	got, ok := decodeCompactChain(body)
-	require.True(t, ok)
-	require.Equal(t, p.Chain, got)
 }
