@@ -25,9 +25,13 @@ const SchemaVersion = 1
 var (
 	bucketRecords = []byte("records") // Key → hot part of the Record (see encoding.go)
 	bucketBlobs   = []byte("blobs")   // Key ‖ tag → an immutable field, written once
-	bucketDue     = []byte("due")     // due time (8 bytes) ‖ Key → the hot part, as in records (empty in files written before it was kept there)
-	bucketMeta    = []byte("meta")    // "schema" → uint32; "count/" ‖ state → uint64
-	metaSchema    = []byte("schema")
+	// due time (8 bytes) ‖ Key → the hot part, as in records (empty in
+	// files written before it was kept there). The copy lets a sweep read
+	// one bucket in order; it costs about 760 bytes per due record (0.75 GB
+	// of the file for a million) and a second write of the hot part.
+	bucketDue  = []byte("due")
+	bucketMeta = []byte("meta") // "schema" → uint32; "count/" ‖ state → uint64
+	metaSchema = []byte("schema")
 )
 
 // Options configure [Open]. The zero value opens a store that can reserve,
