@@ -179,20 +179,15 @@ func (s *BoltStore) refreshOne(tx *bolt.Tx, key []byte, ref Refresh) (bool, erro
 	if cur == nil {
 		return false, refuse(fmt.Errorf("%w: serial %s under issuer %s", ErrNotFound, SerialHex(ref.Serial), ref.Issuer))
 	}
-	// The compare-and-swap reads the stored response in place.
-	stored, err := storedResponse(cur)
-	if err != nil {
+	old := new(Record)
+	if err := decodeHotInto(old, key, cur); err != nil {
 		return false, refuse(err)
 	}
-	if !bytes.Equal(stored, ref.Prev) {
+	if !bytes.Equal(old.OCSP.ResponseDER, ref.Prev) {
 		return false, refuse(responseChanged(ref))
 	}
 	if bytes.Equal(ref.Response.DER, ref.Prev) {
 		return false, nil // already stored
-	}
-	old := new(Record)
-	if err := decodeHotInto(old, key, cur); err != nil {
-		return false, refuse(err)
 	}
 	if err := checkHasOCSP(old); err != nil {
 		return false, refuse(err)
