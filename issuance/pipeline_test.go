@@ -335,8 +335,7 @@ func TestRevokeFaults(t *testing.T) {
 func TestLostLeaseCannotCommit(t *testing.T) {
 	e := pipetest.New(t, pipetest.Options{})
 	b := e.Pipeline(func(c *issuance.Config) { c.Owner = "worker-b" })
-	var takenOver sync.WaitGroup
-	takenOver.Add(1)
+	takenOver := make(chan struct{})
 	var bResult *issuance.Result
 	a := e.Pipeline(func(c *issuance.Config) {
 		c.Owner = "worker-a"
@@ -352,12 +351,16 @@ func TestLostLeaseCannotCommit(t *testing.T) {
 				t.Errorf("B's resume: %v", err)
 			}
 			bResult = res
-			takenOver.Done()
+			close(takenOver)
 			return nil
 		})
 	})
 	_, err := a.Issue(e.Ctx, e.Request())
-	takenOver.Wait()
+	select {
+	case <-takenOver:
+	default:
+		t.Fatalf("A stopped before its CT step, so B never took over: %v", err)
+	}
 	require.ErrorIs(t, err, issuance.ErrLeaseLost, "A wakes and cannot commit")
 	require.NotNil(t, bResult)
 	r := e.Record(bResult.Serial)
