@@ -85,11 +85,19 @@ func newFixture(t testing.TB) *fixture {
 	require.NoError(t, err)
 
 	f.revokedAt = time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
-	ctx := context.Background()
-	_, err = f.store.Update(ctx, ocspstate.IssuerIDOf(f.caA.Intermediate), f.revoked.SerialNumber, func(r *ocspstate.Record) error {
-		r.OCSP.Status = ocspstate.Revoked
-		r.OCSP.RevokedAt = f.revokedAt
-		r.OCSP.Reason = ocspstate.ReasonKeyCompromise
+	f.resign(t, f.revoked.SerialNumber, f.revokedAt)
+	return f
+}
+
+// resign re-signs and commits the response of serial under issuer A:
+// revoked at revokedAt for keyCompromise, unless revokedAt is zero, which
+// keeps the record's status.
+func (f *fixture) resign(t testing.TB, serial *big.Int, revokedAt time.Time) {
+	t.Helper()
+	_, err := f.store.Update(context.Background(), ocspstate.IssuerIDOf(f.caA.Intermediate), serial, func(r *ocspstate.Record) error {
+		if !revokedAt.IsZero() {
+			r.OCSP.Status, r.OCSP.RevokedAt, r.OCSP.Reason = ocspstate.Revoked, revokedAt, ocspstate.ReasonKeyCompromise
+		}
 		resp, err := f.signerA.SignRecord(r)
 		if err != nil {
 			return err
@@ -98,7 +106,6 @@ func newFixture(t testing.TB) *fixture {
 		return nil
 	})
 	require.NoError(t, err)
-	return f
 }
 
 func (f *fixture) issuers() []*x509.Certificate {

@@ -958,21 +958,6 @@ func TestMemoOverBoltStore(t *testing.T) {
 		}
 		return info.Status, nil
 	}
-	replace := func(status ocspstate.Status) {
-		t.Helper()
-		_, err := f.store.Update(context.Background(), id, serial, func(r *ocspstate.Record) error {
-			if status == ocspstate.Revoked {
-				r.OCSP.Status, r.OCSP.RevokedAt, r.OCSP.Reason = ocspstate.Revoked, time.Now().Add(-time.Second), ocspstate.ReasonKeyCompromise
-			}
-			resp, err := f.signerA.SignRecord(r)
-			if err != nil {
-				return err
-			}
-			r.SetResponse(resp)
-			return nil
-		})
-		require.NoError(t, err)
-	}
 	served := func() (der []byte, memo ocspstate.Memo) {
 		t.Helper()
 		st, err := check()
@@ -988,7 +973,7 @@ func TestMemoOverBoltStore(t *testing.T) {
 	// the old memo from a valid one.
 	old, memo := served()
 	for range 64 { // an ECDSA signature's length varies by an octet or two
-		replace(ocspstate.Good)
+		f.resign(t, serial, time.Time{})
 		if cur, _, _ := f.store.CachedResponse(id, serial); len(cur) == len(old) {
 			break
 		}
@@ -1019,7 +1004,7 @@ func TestMemoOverBoltStore(t *testing.T) {
 		})
 	}
 	time.Sleep(20 * time.Millisecond)
-	replace(ocspstate.Revoked)
+	f.resign(t, serial, time.Now().Add(-time.Second))
 	time.Sleep(20 * time.Millisecond)
 	close(stop)
 	wg.Wait()
