@@ -16,6 +16,9 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/url"
+	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -151,6 +154,40 @@ func TestSelfCheck(t *testing.T) {
 	want, err := differential(t, tmpl, s.cert, s.key.Public(), s.key)
 	require.NoError(t, err)
 	require.Equal(t, want, got)
+}
+
+// envSelfCheckChild marks the child process of
+// TestSelfCheckRefusesOtherEncoding.
+const envSelfCheckChild = "X509ENC_SELFCHECK_CHILD"
+
+// TestSelfCheckRefusesOtherEncoding runs this test binary again under
+// GODEBUG=x509usepolicies=0, with which CreateCertificate encodes the
+// certificate policies from PolicyIdentifiers rather than Policies, so its
+// bytes differ from TBS's for the probe. In that process the self-check
+// must fail and TBS must refuse even a template it otherwise encodes, so
+// that every caller falls back to CreateCertificate.
+func TestSelfCheckRefusesOtherEncoding(t *testing.T) {
+	const done = "self-check child: refused as it must"
+	if os.Getenv(envSelfCheckChild) == "1" {
+		err := selfCheck()
+		require.ErrorIs(t, err, ErrUnsupported)
+		require.ErrorContains(t, err, "self-check against crypto/x509 failed")
+		signers, _ := mustFixtures(t)
+		s := signers[1]
+		_, err = TBS(subscriber(x509.ECDSAWithSHA256, s.key.Public()), s.cert, s.key.Public())
+		require.ErrorIs(t, err, ErrUnsupported, "TBS must refuse every template after a failed self-check")
+		fmt.Println(done)
+		return
+	}
+	godebug := "x509usepolicies=0"
+	if prev := os.Getenv("GODEBUG"); prev != "" {
+		godebug = prev + "," + godebug // the last setting of a key wins
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSelfCheckRefusesOtherEncoding$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), envSelfCheckChild+"=1", "GODEBUG="+godebug)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "child process:\n%s", out)
+	require.True(t, strings.Contains(string(out), done), "the child never reached its checks:\n%s", out)
 }
 
 // TestTable covers each field kind on its own and in the pipeline's
