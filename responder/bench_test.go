@@ -230,27 +230,28 @@ func listen(b *testing.B, h http.Handler) string {
 	return ln.Addr().String()
 }
 
-func benchConns() int {
-	if n, err := strconv.Atoi(os.Getenv("PRECERT_BENCH_CONNS")); err == nil && n > 0 {
-		return n
-	}
-	return 16
-}
-
 // BenchmarkResponder measures GET requests for random serials over
 // loopback against the Handler over a bbolt store of
 // PRECERT_BENCH_RECORDS records (default 1,000,000; building it takes
 // minutes: set PRECERT_BENCH_DIR to keep it for later runs, see
-// benchSetup), and, in the same run, against a handler that
-// writes a fixed body of the same size, and against a bare lookup (decode,
+// benchSetup), and, in the same run, against a handler that writes a
+// fixed body of the same size, and against a bare lookup (decode,
 // Source.Response, write: the store's share). All face the same load
 // generator (perf.LoadProcess: a separate process, as in precert bench),
-// PRECERT_BENCH_CONNS keep-alive connections (default 16),
-// interleaved in rounds, b.N requests in all for each. It reports
-// requests per second and the 99th percentile latency of the Handler and
-// of the fixed-body handler, the ratio of their request rates (ratio),
-// and that of the bare lookup (lookup-ratio), the ceiling for any handler
-// over this store; ns/op counts the Handler only.
+// interleaved in rounds, b.N requests in all to each, at two loads
+// (see perf.LatencyConns and perf.CapacityConns):
+//
+//   - capacity, over 256 keep-alive connections, which keep both cores
+//     busy: req/s and fixed-req/s, their ratio (ratio, the goal),
+//     the bare lookup's (lookup-ratio), the cores kept busy by server and
+//     load generator together (cores-busy, fixed-cores-busy), and the CPU
+//     per request of the servers and of the load generator;
+//   - latency, over 16 connections, below saturation: the 99th
+//     percentile of each (p99-µs, fixed-p99-µs) and their ratio
+//     (p99-ratio), and the request-rate ratio there (ratio-16), which
+//     counts round-trip wake-ups as much as work.
+//
+// ns/op counts the Handler only.
 func BenchmarkResponder(b *testing.B) {
 	benchSetup(b)
 	fixed := perf.FixedBody(bench.size)
@@ -282,60 +283,66 @@ func BenchmarkResponder(b *testing.B) {
 		lookupOnly
 		fixedBody
 	)
-	addrs := [...]string{handler: listen(b, bench.h), lookupOnly: listen(b, lookup), fixedBody: listen(b, fixed)}
-	spec := perf.LoadSpec{Conns: benchConns(), NameHash: bench.nameKey[0], KeyHash: bench.nameKey[1],
+	addrs := []string{handler: listen(b, bench.h), lookupOnly: listen(b, lookup), fixedBody: listen(b, fixed)}
+	spec := perf.LoadSpec{NameHash: bench.nameKey[0], KeyHash: bench.nameKey[1],
 		SerialBase: bench.base.String(), Serials: bench.n}
-	// Warm the servers' connections and goroutines.
+	// Warm the servers' connections and goroutines at the larger load.
 	for _, addr := range addrs {
-		spec.Addr, spec.N = addr, 4*spec.Conns
+		spec.Addr, spec.Conns, spec.N = addr, perf.CapacityConns, 4*perf.CapacityConns
 		if _, err := perf.LoadProcess(spec); err != nil {
 			b.Fatal(err)
 		}
 	}
-	// Rounds of handler, lookup, fixed, fixed, lookup, handler, so that
-	// all three see the same machine: whatever else runs on these cores
-	// (the load generator, a separate process, shares them) affects them
-	// alike.
-	rounds := min(max(b.N/40000, 1), 64)
-	spec.N = max(b.N/(2*rounds), 1)
-	var results [3]perf.LoadResult
-	var serverCPU [3]time.Duration
-	b.ResetTimer()
-	for range rounds {
-		for _, which := range []int{handler, lookupOnly, fixedBody, fixedBody, lookupOnly, handler} {
-			if which != handler {
-				b.StopTimer()
-			}
-			spec.Addr = addrs[which]
-			cpu0 := perf.ProcessCPU()
-			res, err := perf.LoadProcess(spec)
-			if err != nil {
-				b.Fatal(err)
-			}
-			serverCPU[which] += perf.ProcessCPU() - cpu0
-			results[which].Add(res)
-			if which != handler {
-				b.StartTimer()
-			}
-		}
+	type load struct {
+		results   []perf.LoadResult
+		serverCPU [3]time.Duration
 	}
+	run := func(conns int) load {
+		var l load
+		spec.Conns = conns
+		var err error
+		l.results, err = perf.Interleave(spec, addrs, b.N, min(max(b.N/40000, 1), 64), func(i int, run func() error) error {
+			if i != handler {
+				b.StopTimer()
+				defer b.StartTimer()
+			}
+			cpu0 := perf.ProcessCPU()
+			err := run()
+			l.serverCPU[i] += perf.ProcessCPU() - cpu0
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return l
+	}
+	b.ResetTimer()
+	capacity := run(perf.CapacityConns)
+	latency := run(perf.LatencyConns)
 	b.StopTimer()
-	ours, store, theirs := &results[handler], &results[lookupOnly], &results[fixedBody]
+
+	ours, store, theirs := &capacity.results[handler], &capacity.results[lookupOnly], &capacity.results[fixedBody]
 	b.ReportMetric(ours.PerSecond(), "req/s")
-	b.ReportMetric(float64(ours.P99.Microseconds()), "p99-µs")
 	b.ReportMetric(theirs.PerSecond(), "fixed-req/s")
-	b.ReportMetric(float64(theirs.P99.Microseconds()), "fixed-p99-µs")
 	b.ReportMetric(ours.PerSecond()/theirs.PerSecond(), "ratio")
 	b.ReportMetric(store.PerSecond()/theirs.PerSecond(), "lookup-ratio")
+	b.ReportMetric(perf.CoresBusy(*ours, capacity.serverCPU[handler]), "cores-busy")
+	b.ReportMetric(perf.CoresBusy(*theirs, capacity.serverCPU[fixedBody]), "fixed-cores-busy")
 	// Where the cores went, per request: this process (the servers) and
 	// the load generator's.
 	perReq := func(d time.Duration, r *perf.LoadResult) float64 {
 		return float64(d.Nanoseconds()) / 1000 / float64(max(r.Requests, 1))
 	}
-	b.ReportMetric(perReq(serverCPU[handler], ours), "server-cpu-µs/req")
-	b.ReportMetric(perReq(serverCPU[fixedBody], theirs), "fixed-server-cpu-µs/req")
+	b.ReportMetric(perReq(capacity.serverCPU[handler], ours), "server-cpu-µs/req")
+	b.ReportMetric(perReq(capacity.serverCPU[fixedBody], theirs), "fixed-server-cpu-µs/req")
 	b.ReportMetric(perReq(ours.ClientCPU, ours), "client-cpu-µs/req")
 	b.ReportMetric(perReq(theirs.ClientCPU, theirs), "fixed-client-cpu-µs/req")
+
+	ours, theirs = &latency.results[handler], &latency.results[fixedBody]
+	b.ReportMetric(float64(ours.P99.Microseconds()), "p99-µs")
+	b.ReportMetric(float64(theirs.P99.Microseconds()), "fixed-p99-µs")
+	b.ReportMetric(float64(ours.P99)/float64(theirs.P99), "p99-ratio")
+	b.ReportMetric(ours.PerSecond()/theirs.PerSecond(), "ratio-16")
 }
 
 // BenchmarkServeHTTP measures the handler in process, without the

@@ -57,16 +57,16 @@ type benchReport struct {
 
 // benchSizes are the workload sizes; --quick shrinks them.
 type benchSizes struct {
-	issuances, inflight, updates, records, sweeps, requests, conns int
+	issuances, inflight, updates, records, sweeps, requests int
 }
 
 var (
-	fullSizes  = benchSizes{issuances: 4000, inflight: 1024, updates: 20000, records: 1_000_000, sweeps: 3, requests: 400_000, conns: 16}
-	quickSizes = benchSizes{issuances: 300, inflight: 256, updates: 2000, records: 20_000, sweeps: 1, requests: 20_000, conns: 16}
+	fullSizes  = benchSizes{issuances: 4000, inflight: 1024, updates: 20000, records: 1_000_000, sweeps: 3, requests: 400_000}
+	quickSizes = benchSizes{issuances: 300, inflight: 256, updates: 2000, records: 20_000, sweeps: 1, requests: 20_000}
 )
 
 // benchRows is how many rows bench prints, for its progress lines.
-const benchRows = 10
+const benchRows = 11
 
 // runBench measures every performance figure next to a baseline measured
 // in the same run: on shared machines absolute numbers mean little,
@@ -356,7 +356,8 @@ func (b *bencher) sweep() error {
 // responder: GET requests per second and p99 latency over loopback from a
 // separate load generator process, against a server process holding the
 // store, and against a handler writing a fixed body of the same size in
-// that same process; then the server's resident memory.
+// that same process, at two loads (perf.CapacityConns, perf.LatencyConns);
+// then the server's resident memory.
 func (b *bencher) responder() error {
 	path := perf.SweepStorePath(b.dir, b.sz.records)
 	b.progress(fmt.Sprintf("responder: starting a server process on the %d-record store and validating every response", b.sz.records))
@@ -365,43 +366,66 @@ func (b *bencher) responder() error {
 		return err
 	}
 	defer srv.stop()
-	spec := perf.LoadSpec{Conns: b.sz.conns, NameHash: srv.info.NameHash, KeyHash: srv.info.KeyHash, SerialBase: "1", Serials: b.sz.records}
-	// Warm both servers' connections and goroutines.
-	for _, addr := range []string{srv.info.Handler, srv.info.Fixed} {
-		spec.Addr, spec.N = addr, 16*b.sz.conns
+	addrs := []string{srv.info.Handler, srv.info.Fixed}
+	spec := perf.LoadSpec{NameHash: srv.info.NameHash, KeyHash: srv.info.KeyHash, SerialBase: "1", Serials: b.sz.records}
+	// Warm both servers' connections and goroutines at the larger load.
+	for _, addr := range addrs {
+		spec.Addr, spec.Conns, spec.N = addr, perf.CapacityConns, 4*perf.CapacityConns
 		if _, err := perf.LoadProcess(spec); err != nil {
 			return err
 		}
 	}
-	// Rounds of handler, fixed, fixed, handler, so that both see the same
-	// machine.
 	rounds := max(1, b.sz.requests/100_000)
-	spec.N = max(1, b.sz.requests/(2*rounds))
-	var ours, fixed perf.LoadResult
-	for range rounds {
-		for _, which := range []string{srv.info.Handler, srv.info.Fixed, srv.info.Fixed, srv.info.Handler} {
+	// run applies one load to both, in rounds of handler, fixed, fixed,
+	// handler, and returns the results and how many cores each load kept
+	// busy (server and load generator together).
+	run := func(conns int) (ours, fixed perf.LoadResult, busy [2]float64, err error) {
+		spec.Conns = conns
+		var serverCPU [2]time.Duration
+		res, err := perf.Interleave(spec, addrs, b.sz.requests, rounds, func(i int, run func() error) error {
 			if err := b.ctx.Err(); err != nil {
 				return err
 			}
-			spec.Addr = which
-			res, err := perf.LoadProcess(spec)
+			cpu0, err := perf.ProcessCPUOf(srv.cmd.Process.Pid)
 			if err != nil {
 				return err
 			}
-			if which == srv.info.Handler {
-				ours.Add(res)
-			} else {
-				fixed.Add(res)
+			if err := run(); err != nil {
+				return err
 			}
+			cpu1, err := perf.ProcessCPUOf(srv.cmd.Process.Pid)
+			serverCPU[i] += cpu1 - cpu0
+			return err
+		})
+		if err != nil {
+			return ours, fixed, busy, err
 		}
+		for i := range busy {
+			busy[i] = perf.CoresBusy(res[i], serverCPU[i])
+		}
+		return res[0], res[1], busy, nil
 	}
-	note := fmt.Sprintf("%d GETs each over %d keep-alive connections from a separate process, %d rounds; %d-byte responses; every response validated (verdicts kept beside them) in %s",
-		ours.Requests, b.sz.conns, rounds, srv.info.Size, time.Duration(srv.info.WarmNS).Round(time.Second))
-	b.add(benchRow{Figure: fmt.Sprintf("responder GET requests/s over loopback, %d-record store", b.sz.records), Value: ours.PerSecond(), Unit: "requests/s",
+	ours, fixed, busy, err := run(perf.CapacityConns)
+	if err != nil {
+		return err
+	}
+	note := fmt.Sprintf("%d GETs each over %d keep-alive connections from a separate process, %d rounds; cores kept busy by server and load generator: %.2f (handler), %.2f (fixed) of %d; %d-byte responses; every response validated (verdicts kept beside them) in %s",
+		ours.Requests, perf.CapacityConns, rounds, busy[0], busy[1], runtime.NumCPU(), srv.info.Size, time.Duration(srv.info.WarmNS).Round(time.Second))
+	b.add(benchRow{Figure: fmt.Sprintf("responder GET requests/s over loopback, %d-record store, %d connections (capacity)", b.sz.records, perf.CapacityConns),
+		Value: ours.PerSecond(), Unit: "requests/s",
 		Baseline: "net/http handler writing a fixed body of the same size", BaselineValue: fixed.PerSecond(), BaselineUnit: "requests/s",
 		Ratio: ours.PerSecond() / fixed.PerSecond(), Goal: "≥ 0.80", Note: note})
+	b.progress(fmt.Sprintf("responder: %d connections", perf.LatencyConns))
+	if ours, fixed, busy, err = run(perf.LatencyConns); err != nil {
+		return err
+	}
+	note = fmt.Sprintf("below saturation: cores kept busy %.2f (handler), %.2f (fixed) of %d; the rate here counts round-trip wake-ups as much as work",
+		busy[0], busy[1], runtime.NumCPU())
+	b.add(benchRow{Figure: fmt.Sprintf("responder GET requests/s, %d connections", perf.LatencyConns), Value: ours.PerSecond(), Unit: "requests/s",
+		Baseline: "the fixed-body handler, same load", BaselineValue: fixed.PerSecond(), BaselineUnit: "requests/s",
+		Ratio: ours.PerSecond() / fixed.PerSecond(), Goal: "reported", Note: note})
 	b.progress("responder: p99 latency")
-	b.add(benchRow{Figure: "responder p99 latency", Value: ms(ours.P99), Unit: "ms",
+	b.add(benchRow{Figure: fmt.Sprintf("responder p99 latency, %d connections", perf.LatencyConns), Value: ms(ours.P99), Unit: "ms",
 		Baseline: "the fixed-body handler's p99", BaselineValue: ms(fixed.P99), BaselineUnit: "ms",
 		Ratio: float64(ours.P99) / float64(fixed.P99), Goal: "≤ 2.0"})
 	b.progress("responder: resident memory")

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -66,6 +67,98 @@ func (r *LoadResult) Add(o LoadResult) {
 	r.Requests += o.Requests
 	r.Elapsed += o.Elapsed
 	r.ClientCPU += o.ClientCPU
+}
+
+// The two loads a responder benchmark applies, as keep-alive connections
+// with one request in flight each.
+//
+// At LatencyConns neither the server nor the load generator keeps the
+// cores busy: each waits on the other's round trips, so the request rate
+// there is set by latency (wake-ups included) as much as by work, and the
+// 99th percentile is the latency of an answer rather than time spent
+// queueing. At CapacityConns both the Handler and the fixed-body handler
+// keep the two cores of these machines busy (the benchmarks report how
+// busy), so the request rate there is the server's capacity: what the
+// issue's "requests/s" compares.
+const (
+	LatencyConns  = 16
+	CapacityConns = 256
+)
+
+// Interleave applies spec's load (its Addr is set for each) to every
+// address in addrs, perAddr requests to each in all, in rounds that visit
+// them forward and then backward (a, b, c, c, b, a), so that all of them
+// see the same machine: whatever else runs on these cores affects them
+// alike. It returns each address's results merged ([LoadResult.Add]). If
+// around is not nil, every load runs inside it: around(i, run) must call
+// run once, for addrs[i] (to time it, or to measure the server's CPU).
+func Interleave(spec LoadSpec, addrs []string, perAddr, rounds int, around func(i int, run func() error) error) ([]LoadResult, error) {
+	rounds = max(rounds, 1)
+	spec.N = max(perAddr/(2*rounds), 1)
+	order := make([]int, 0, 2*len(addrs))
+	for i := range addrs {
+		order = append(order, i)
+	}
+	for i := range addrs {
+		order = append(order, len(addrs)-1-i)
+	}
+	results := make([]LoadResult, len(addrs))
+	for range rounds {
+		for _, i := range order {
+			run := func() error {
+				spec.Addr = addrs[i]
+				res, err := LoadProcess(spec)
+				results[i].Add(res)
+				return err
+			}
+			var err error
+			if around != nil {
+				err = around(i, run)
+			} else {
+				err = run()
+			}
+			if err != nil {
+				return nil, fmt.Errorf("load on %s: %w", addrs[i], err)
+			}
+		}
+	}
+	return results, nil
+}
+
+// CoresBusy is the CPU time the load generator and the server spent on a
+// load (r.ClientCPU plus server), per second of its elapsed time: how many
+// of the machine's cores the two kept busy.
+func CoresBusy(r LoadResult, server time.Duration) float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return (r.ClientCPU + server).Seconds() / r.Elapsed.Seconds()
+}
+
+// ProcessCPUOf returns the CPU time (user and system) of another process,
+// read from /proc/PID/stat.
+func ProcessCPUOf(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, field 2, is in parentheses and may hold spaces:
+	// count fields after its closing parenthesis. utime and stime are
+	// fields 14 and 15, in clock ticks (USER_HZ, 100 on Linux).
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the command name", pid, len(f))
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return time.Duration(utime+stime) * (time.Second / 100), nil
 }
 
 // envLoad carries a LoadSpec to a child process started by LoadProcess.
