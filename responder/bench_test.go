@@ -297,7 +297,7 @@ func BenchmarkResponder(b *testing.B) {
 		results   []perf.LoadResult
 		serverCPU [3]time.Duration
 	}
-	run := func(conns int) load {
+	measure := func(conns int) load {
 		var l load
 		spec.Conns = conns
 		var err error
@@ -317,8 +317,8 @@ func BenchmarkResponder(b *testing.B) {
 		return l
 	}
 	b.ResetTimer()
-	capacity := run(perf.CapacityConns)
-	latency := run(perf.LatencyConns)
+	capacity := measure(perf.CapacityConns)
+	latency := measure(perf.LatencyConns)
 	b.StopTimer()
 
 	ours, store, theirs := &capacity.results[handler], &capacity.results[lookupOnly], &capacity.results[fixedBody]

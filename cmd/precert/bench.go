@@ -376,10 +376,10 @@ func (b *bencher) responder() error {
 		}
 	}
 	rounds := max(1, b.sz.requests/100_000)
-	// run applies one load to both, in rounds of handler, fixed, fixed,
+	// measure applies one load to both, in rounds of handler, fixed, fixed,
 	// handler, and returns the results and how many cores each load kept
 	// busy (server and load generator together).
-	run := func(conns int) (ours, fixed perf.LoadResult, busy [2]float64, err error) {
+	measure := func(conns int) (ours, fixed perf.LoadResult, busy [2]float64, err error) {
 		spec.Conns = conns
 		var serverCPU [2]time.Duration
 		res, err := perf.Interleave(spec, addrs, b.sz.requests, rounds, func(i int, run func() error) error {
@@ -405,7 +405,7 @@ func (b *bencher) responder() error {
 		}
 		return res[0], res[1], busy, nil
 	}
-	ours, fixed, busy, err := run(perf.CapacityConns)
+	ours, fixed, busy, err := measure(perf.CapacityConns)
 	if err != nil {
 		return err
 	}
@@ -416,7 +416,7 @@ func (b *bencher) responder() error {
 		Baseline: "net/http handler writing a fixed body of the same size", BaselineValue: fixed.PerSecond(), BaselineUnit: "requests/s",
 		Ratio: ours.PerSecond() / fixed.PerSecond(), Goal: "≥ 0.80", Note: note})
 	b.progress(fmt.Sprintf("responder: %d connections", perf.LatencyConns))
-	if ours, fixed, busy, err = run(perf.LatencyConns); err != nil {
+	if ours, fixed, busy, err = measure(perf.LatencyConns); err != nil {
 		return err
 	}
 	note = fmt.Sprintf("below saturation: cores kept busy %.2f (handler), %.2f (fixed) of %d; the rate here counts round-trip wake-ups as much as work",
