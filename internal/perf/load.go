@@ -77,9 +77,10 @@ func (r *LoadResult) Add(o LoadResult) {
 // there is set by latency (wake-ups included) as much as by work, and the
 // 99th percentile is the latency of an answer rather than time spent
 // queueing. At CapacityConns both the Handler and the fixed-body handler
-// keep the two cores of these machines busy (the benchmarks report how
-// busy), so the request rate there is the server's capacity: what the
-// issue's "requests/s" compares.
+// keep the two cores of these machines busiest (the benchmarks report how
+// busy), so the request rate there is the server's capacity. The ratio of
+// the two still depends on the load short of that: BENCHMARKS.md gives it
+// from 16 to 512 connections.
 const (
 	LatencyConns  = 16
 	CapacityConns = 256
