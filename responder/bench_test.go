@@ -63,10 +63,11 @@ func benchRecords() (int, error) {
 	return n, nil
 }
 
-// benchSetup opens the benchmark store, building it if needed, creates the
-// Handler and warms its validation cache with every response: the steady
-// state of a responder that has been up for a while (a miss costs a
-// signature verification; see BenchmarkServeHTTP/verify).
+// benchSetup opens the benchmark store (with CacheResponses), building it
+// if needed, creates the Handler and has it validate every response once,
+// which leaves its verdicts in the memos beside the responses: the steady
+// state of a responder that has been up for a while (a response without
+// one costs a signature verification; see BenchmarkServeHTTP/verify).
 //
 // The store lives in a temporary directory, or, when PRECERT_BENCH_DIR is
 // set, in that directory together with its CA, and is reused by later runs
@@ -242,7 +243,9 @@ func listen(b *testing.B, h http.Handler) string {
 // (see perf.LatencyConns and perf.CapacityConns):
 //
 //   - capacity, over 256 keep-alive connections, which keep both cores
-//     busy: req/s and fixed-req/s, their ratio (ratio, the goal),
+//     busy: req/s and fixed-req/s, their ratio (ratio, the ratio the
+//     issue's goal names, read at this load; BENCHMARKS.md has it at
+//     other loads),
 //     the bare lookup's (lookup-ratio), the cores kept busy by server and
 //     load generator together (cores-busy, fixed-cores-busy), and the CPU
 //     per request of the servers and of the load generator;
@@ -251,7 +254,7 @@ func listen(b *testing.B, h http.Handler) string {
 //     (p99-ratio), and the request-rate ratio there (ratio-16), which
 //     counts round-trip wake-ups as much as work.
 //
-// ns/op counts the Handler only.
+// ns/op is the Handler's time per request at capacity.
 func BenchmarkResponder(b *testing.B) {
 	benchSetup(b)
 	fixed := perf.FixedBody(bench.size)
@@ -286,59 +289,51 @@ func BenchmarkResponder(b *testing.B) {
 	addrs := []string{handler: listen(b, bench.h), lookupOnly: listen(b, lookup), fixedBody: listen(b, fixed)}
 	spec := perf.LoadSpec{NameHash: bench.nameKey[0], KeyHash: bench.nameKey[1],
 		SerialBase: bench.base.String(), Serials: bench.n}
-	// Warm the servers' connections and goroutines at the larger load.
-	for _, addr := range addrs {
-		spec.Addr, spec.Conns, spec.N = addr, perf.CapacityConns, 4*perf.CapacityConns
-		if _, err := perf.LoadProcess(spec); err != nil {
-			b.Fatal(err)
-		}
+	if err := perf.WarmUp(spec, addrs); err != nil {
+		b.Fatal(err)
 	}
-	type load struct {
-		results   []perf.LoadResult
-		serverCPU [3]time.Duration
-	}
-	measure := func(conns int) load {
-		var l load
+	selfCPU := func() (time.Duration, error) { return perf.ProcessCPU(), nil }
+	// measure applies one load to all three; only the Handler's loads
+	// run on the benchmark's timer.
+	measure := func(conns int) []perf.LoadResult {
 		spec.Conns = conns
-		var err error
-		l.results, err = perf.Interleave(spec, addrs, b.N, min(max(b.N/40000, 1), 64), func(i int, run func() error) error {
+		res, err := perf.Interleave(spec, addrs, b.N, min(max(b.N/40000, 1), 64), selfCPU, func(i int, run func() error) error {
 			if i != handler {
 				b.StopTimer()
 				defer b.StartTimer()
 			}
-			cpu0 := perf.ProcessCPU()
-			err := run()
-			l.serverCPU[i] += perf.ProcessCPU() - cpu0
-			return err
+			return run()
 		})
 		if err != nil {
 			b.Fatal(err)
 		}
-		return l
+		return res
 	}
+	// ns/op is the Handler's time per request at capacity: the latency
+	// load runs first, and the timer starts after it.
+	latency := measure(perf.LatencyConns)
 	b.ResetTimer()
 	capacity := measure(perf.CapacityConns)
-	latency := measure(perf.LatencyConns)
 	b.StopTimer()
 
-	ours, store, theirs := &capacity.results[handler], &capacity.results[lookupOnly], &capacity.results[fixedBody]
+	ours, store, theirs := &capacity[handler], &capacity[lookupOnly], &capacity[fixedBody]
 	b.ReportMetric(ours.PerSecond(), "req/s")
 	b.ReportMetric(theirs.PerSecond(), "fixed-req/s")
 	b.ReportMetric(ours.PerSecond()/theirs.PerSecond(), "ratio")
 	b.ReportMetric(store.PerSecond()/theirs.PerSecond(), "lookup-ratio")
-	b.ReportMetric(perf.CoresBusy(*ours, capacity.serverCPU[handler]), "cores-busy")
-	b.ReportMetric(perf.CoresBusy(*theirs, capacity.serverCPU[fixedBody]), "fixed-cores-busy")
+	b.ReportMetric(ours.CoresBusy(), "cores-busy")
+	b.ReportMetric(theirs.CoresBusy(), "fixed-cores-busy")
 	// Where the cores went, per request: this process (the servers) and
 	// the load generator's.
-	perReq := func(d time.Duration, r *perf.LoadResult) float64 {
-		return float64(d.Nanoseconds()) / 1000 / float64(max(r.Requests, 1))
-	}
-	b.ReportMetric(perReq(capacity.serverCPU[handler], ours), "server-cpu-µs/req")
-	b.ReportMetric(perReq(capacity.serverCPU[fixedBody], theirs), "fixed-server-cpu-µs/req")
-	b.ReportMetric(perReq(ours.ClientCPU, ours), "client-cpu-µs/req")
-	b.ReportMetric(perReq(theirs.ClientCPU, theirs), "fixed-client-cpu-µs/req")
+	µs := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
+	client, server := ours.CPUPerRequest()
+	b.ReportMetric(µs(server), "server-cpu-µs/req")
+	b.ReportMetric(µs(client), "client-cpu-µs/req")
+	client, server = theirs.CPUPerRequest()
+	b.ReportMetric(µs(server), "fixed-server-cpu-µs/req")
+	b.ReportMetric(µs(client), "fixed-client-cpu-µs/req")
 
-	ours, theirs = &latency.results[handler], &latency.results[fixedBody]
+	ours, theirs = &latency[handler], &latency[fixedBody]
 	b.ReportMetric(float64(ours.P99.Microseconds()), "p99-µs")
 	b.ReportMetric(float64(theirs.P99.Microseconds()), "fixed-p99-µs")
 	b.ReportMetric(float64(ours.P99)/float64(theirs.P99), "p99-ratio")

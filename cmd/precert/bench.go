@@ -368,59 +368,42 @@ func (b *bencher) responder() error {
 	defer srv.stop()
 	addrs := []string{srv.info.Handler, srv.info.Fixed}
 	spec := perf.LoadSpec{NameHash: srv.info.NameHash, KeyHash: srv.info.KeyHash, SerialBase: "1", Serials: b.sz.records}
-	// Warm both servers' connections and goroutines at the larger load.
-	for _, addr := range addrs {
-		spec.Addr, spec.Conns, spec.N = addr, perf.CapacityConns, 4*perf.CapacityConns
-		if _, err := perf.LoadProcess(spec); err != nil {
-			return err
-		}
+	if err := perf.WarmUp(spec, addrs); err != nil {
+		return err
 	}
 	rounds := max(1, b.sz.requests/100_000)
-	// measure applies one load to both, in rounds of handler, fixed, fixed,
-	// handler, and returns the results and how many cores each load kept
-	// busy (server and load generator together).
-	measure := func(conns int) (ours, fixed perf.LoadResult, busy [2]float64, err error) {
+	serverCPU := func() (time.Duration, error) { return perf.ProcessCPUOf(srv.cmd.Process.Pid) }
+	// measure applies one load to both, in rounds of handler, fixed,
+	// fixed, handler.
+	measure := func(conns int) (ours, fixed perf.LoadResult, err error) {
 		spec.Conns = conns
-		var serverCPU [2]time.Duration
-		res, err := perf.Interleave(spec, addrs, b.sz.requests, rounds, func(i int, run func() error) error {
+		res, err := perf.Interleave(spec, addrs, b.sz.requests, rounds, serverCPU, func(_ int, run func() error) error {
 			if err := b.ctx.Err(); err != nil {
 				return err
 			}
-			cpu0, err := perf.ProcessCPUOf(srv.cmd.Process.Pid)
-			if err != nil {
-				return err
-			}
-			if err := run(); err != nil {
-				return err
-			}
-			cpu1, err := perf.ProcessCPUOf(srv.cmd.Process.Pid)
-			serverCPU[i] += cpu1 - cpu0
-			return err
+			return run()
 		})
 		if err != nil {
-			return ours, fixed, busy, err
+			return ours, fixed, err
 		}
-		for i := range busy {
-			busy[i] = perf.CoresBusy(res[i], serverCPU[i])
-		}
-		return res[0], res[1], busy, nil
+		return res[0], res[1], nil
 	}
-	ours, fixed, busy, err := measure(perf.CapacityConns)
+	ours, fixed, err := measure(perf.CapacityConns)
 	if err != nil {
 		return err
 	}
 	note := fmt.Sprintf("%d GETs each over %d keep-alive connections from a separate process, %d rounds; cores kept busy by server and load generator: %.2f (handler), %.2f (fixed) of %d; %d-byte responses; every response validated (verdicts kept beside them) in %s",
-		ours.Requests, perf.CapacityConns, rounds, busy[0], busy[1], runtime.NumCPU(), srv.info.Size, time.Duration(srv.info.WarmNS).Round(time.Second))
+		ours.Requests, perf.CapacityConns, rounds, ours.CoresBusy(), fixed.CoresBusy(), runtime.NumCPU(), srv.info.Size, time.Duration(srv.info.WarmNS).Round(time.Second))
 	b.add(benchRow{Figure: fmt.Sprintf("responder GET requests/s over loopback, %d-record store, %d connections (capacity)", b.sz.records, perf.CapacityConns),
 		Value: ours.PerSecond(), Unit: "requests/s",
 		Baseline: "net/http handler writing a fixed body of the same size", BaselineValue: fixed.PerSecond(), BaselineUnit: "requests/s",
 		Ratio: ours.PerSecond() / fixed.PerSecond(), Goal: "≥ 0.80", Note: note})
 	b.progress(fmt.Sprintf("responder: %d connections", perf.LatencyConns))
-	if ours, fixed, busy, err = measure(perf.LatencyConns); err != nil {
+	if ours, fixed, err = measure(perf.LatencyConns); err != nil {
 		return err
 	}
 	note = fmt.Sprintf("below saturation: cores kept busy %.2f (handler), %.2f (fixed) of %d; the rate here counts round-trip wake-ups as much as work",
-		busy[0], busy[1], runtime.NumCPU())
+		ours.CoresBusy(), fixed.CoresBusy(), runtime.NumCPU())
 	b.add(benchRow{Figure: fmt.Sprintf("responder GET requests/s, %d connections", perf.LatencyConns), Value: ours.PerSecond(), Unit: "requests/s",
 		Baseline: "the fixed-body handler, same load", BaselineValue: fixed.PerSecond(), BaselineUnit: "requests/s",
 		Ratio: ours.PerSecond() / fixed.PerSecond(), Goal: "reported", Note: note})

@@ -49,6 +49,9 @@ type LoadResult struct {
 	// ClientCPU is the load generator's CPU time (user and system), when
 	// it ran in a process of its own (LoadProcess).
 	ClientCPU time.Duration `json:"client_cpu_ns"`
+	// ServerCPU is the server's CPU time over the load, when Interleave
+	// measured it.
+	ServerCPU time.Duration `json:"server_cpu_ns,omitempty"`
 }
 
 // PerSecond is the request rate.
@@ -67,6 +70,7 @@ func (r *LoadResult) Add(o LoadResult) {
 	r.Requests += o.Requests
 	r.Elapsed += o.Elapsed
 	r.ClientCPU += o.ClientCPU
+	r.ServerCPU += o.ServerCPU
 }
 
 // The two loads a responder benchmark applies, as keep-alive connections
@@ -86,14 +90,31 @@ const (
 	CapacityConns = 256
 )
 
+// WarmUp sends every address in addrs a short load over CapacityConns
+// connections, so that the servers' connections and goroutines exist
+// before anything is measured.
+func WarmUp(spec LoadSpec, addrs []string) error {
+	spec.Conns, spec.N = CapacityConns, 4*CapacityConns
+	for _, addr := range addrs {
+		spec.Addr = addr
+		if _, err := LoadProcess(spec); err != nil {
+			return fmt.Errorf("warming %s: %w", addr, err)
+		}
+	}
+	return nil
+}
+
 // Interleave applies spec's load (its Addr is set for each) to every
-// address in addrs, perAddr requests to each in all, in rounds that visit
-// them forward and then backward (a, b, c, c, b, a), so that all of them
-// see the same machine: whatever else runs on these cores affects them
-// alike. It returns each address's results merged ([LoadResult.Add]). If
-// around is not nil, every load runs inside it: around(i, run) must call
-// run once, for addrs[i] (to time it, or to measure the server's CPU).
-func Interleave(spec LoadSpec, addrs []string, perAddr, rounds int, around func(i int, run func() error) error) ([]LoadResult, error) {
+// address in addrs, about perAddr requests to each in all, in rounds that
+// visit them forward and then backward (a, b, c, c, b, a), so that all of
+// them see the same machine: whatever else runs on these cores affects
+// them alike. It returns each address's results merged ([LoadResult.Add]),
+// with ServerCPU filled in from serverCPU, the server's CPU time so far
+// ([ProcessCPU], or [ProcessCPUOf] for a server in another process), read
+// before and after every load. If around is not nil, every load runs
+// inside it: around(i, run) must call run once, for addrs[i] (to leave
+// the loads of a baseline out of a benchmark's timer, say).
+func Interleave(spec LoadSpec, addrs []string, perAddr, rounds int, serverCPU func() (time.Duration, error), around func(i int, run func() error) error) ([]LoadResult, error) {
 	rounds = max(rounds, 1)
 	spec.N = max(perAddr/(2*rounds), 1)
 	order := make([]int, 0, 2*len(addrs))
@@ -108,7 +129,16 @@ func Interleave(spec LoadSpec, addrs []string, perAddr, rounds int, around func(
 		for _, i := range order {
 			run := func() error {
 				spec.Addr = addrs[i]
+				cpu0, err := serverCPU()
+				if err != nil {
+					return err
+				}
 				res, err := LoadProcess(spec)
+				if err != nil {
+					return err
+				}
+				cpu1, err := serverCPU()
+				res.ServerCPU = cpu1 - cpu0
 				results[i].Add(res)
 				return err
 			}
@@ -126,14 +156,21 @@ func Interleave(spec LoadSpec, addrs []string, perAddr, rounds int, around func(
 	return results, nil
 }
 
-// CoresBusy is the CPU time the load generator and the server spent on a
-// load (r.ClientCPU plus server), per second of its elapsed time: how many
-// of the machine's cores the two kept busy.
-func CoresBusy(r LoadResult, server time.Duration) float64 {
+// CoresBusy is the CPU time the load generator and the server spent on
+// the load, per second of its elapsed time: how many of the machine's
+// cores the two kept busy.
+func (r LoadResult) CoresBusy() float64 {
 	if r.Elapsed <= 0 {
 		return 0
 	}
-	return (r.ClientCPU + server).Seconds() / r.Elapsed.Seconds()
+	return (r.ClientCPU + r.ServerCPU).Seconds() / r.Elapsed.Seconds()
+}
+
+// CPUPerRequest is the CPU time per request of the load generator and of
+// the server.
+func (r LoadResult) CPUPerRequest() (client, server time.Duration) {
+	n := time.Duration(max(r.Requests, 1))
+	return r.ClientCPU / n, r.ServerCPU / n
 }
 
 // ProcessCPUOf returns the CPU time (user and system) of another process,
