@@ -59,7 +59,8 @@ type Config struct {
 	// time; the commits of one batch land while the next is signed. From
 	// a store that is an [ocspstate.DueReader], the index is read
 	// readAhead (16,384) entries at a time, or BatchSize if larger; from
-	// any other, BatchSize records at a time. Zero means 1000.
+	// any other, BatchSize records at a time, plus those the sweep took
+	// that Store.Due still returns (in flight, or failed). Zero means 1000.
 	BatchSize int
 	// Workers is how many records are handled (resumed, or their response
 	// signed) at once: size it to the signer (CPU cores, or what an HSM
@@ -241,10 +242,20 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 		rep.Total = time.Since(start)
 		s.m.observe(rep)
 	}()
+	// stillDue counts the records taken this sweep that may still be due
+	// (failed, or leased or changed by someone else): Store.Due returns
+	// them again, ahead of the records behind them.
+	stillDue := 0
 	done := func(r *ocspstate.Record, acts []Action, err error) {
 		mu.Lock()
 		for _, a := range acts {
 			rep.Actions[a]++
+			if a == ActionBusy || a == ActionSkipped {
+				stillDue++
+			}
+		}
+		if err != nil {
+			stillDue++
 		}
 		if err != nil {
 			rep.Actions[ActionFailed]++
@@ -262,6 +273,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 	// other, a read skips what was seen, and one that finds only that
 	// waits for the commits to land and reads again.
 	var pending *sync.WaitGroup
+	inFlight := 0 // records in the batch whose commits are pending
 	// The memory of the first read, for the next sweep's: kept only once
 	// the commits have landed (records decoded from entries hold copies,
 	// but nothing may still read the entries).
@@ -324,10 +336,14 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 			ahead = ahead[read:]
 			leftover = len(ahead) > 0 || !exhausted
 		} else {
+			// Read past what Store.Due returns again: the previous batch,
+			// still due until its commits land (so that the next is signed
+			// meanwhile), and whatever this sweep took that stayed due.
+			mu.Lock()
+			limit += stillDue
+			mu.Unlock()
 			if pending != nil {
-				// The previous batch is still due until its commits land:
-				// read past it, so that the next is signed meanwhile.
-				limit *= 2
+				limit += inFlight
 			}
 			batch, err := s.cfg.Store.Due(ctx, now, limit)
 			rep.Find += time.Since(t0)
@@ -359,6 +375,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 			break
 		}
 		rep.Due += len(todo)
+		inFlight = len(todo)
 		work := make(chan dueItem)
 		var wg sync.WaitGroup
 		commits := new(sync.WaitGroup)

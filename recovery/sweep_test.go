@@ -437,6 +437,56 @@ func TestSweepManyBatches(t *testing.T) {
 	require.Empty(t, audit(t, e))
 }
 
+// TestSweepPastFailingRecords: records that fail stay due at the front of
+// the index; the sweep must still reach every record behind them, from a
+// DueReader and through Store.Due alike (I2, I6: a healthy record left
+// behind a stuck one goes stale).
+func TestSweepPastFailingRecords(t *testing.T) {
+	e := pipetest.New(t, pipetest.Options{})
+	p := e.Pipeline(func(c *issuance.Config) { c.DisableLint = true })
+	const n, failing = 10, 4
+	for i := 0; i < n; i++ {
+		_, err := p.Issue(e.Ctx, e.Request())
+		require.NoError(t, err)
+	}
+	due, err := e.Store.Due(e.Ctx, time.Unix(1<<40, 0), n)
+	require.NoError(t, err)
+	require.Len(t, due, n)
+	e.Clock.Advance(due[n-1].Due.Sub(e.Clock.Now()) + time.Hour)
+	// The records first in the index fail every time.
+	front, err := e.Store.Due(e.Ctx, e.Clock.Now(), failing)
+	require.NoError(t, err)
+	stuck := map[string]bool{}
+	for _, r := range front {
+		stuck[r.Serial.String()] = true
+	}
+	faults := issuance.FaultFunc(func(_ context.Context, point issuance.FaultPoint, serial *big.Int) error {
+		if point == recovery.AfterSweepSign && stuck[serial.String()] {
+			return errors.New("injected: this record fails")
+		}
+		return nil
+	})
+	for _, store := range []ocspstate.Store{plainStore{e.Store, new(atomic.Int64)}, e.Store} {
+		for _, batch := range []int{1, 2, 3} {
+			s, err := recovery.New(recovery.Config{Store: store, Signers: []*ocspstate.ResponseSigner{e.Signer},
+				Now: e.Clock.Now, BatchSize: batch, Workers: 2, Faults: faults})
+			require.NoError(t, err)
+			rep, err := s.Sweep(e.Ctx)
+			require.NoError(t, err)
+			_, plain := store.(plainStore)
+			require.Equal(t, failing, rep.Count(recovery.ActionFailed), "plain %v, batch %d: %s", plain, batch, rep)
+			left, err := e.Store.Due(e.Ctx, e.Clock.Now(), 2*n)
+			require.NoError(t, err)
+			require.Len(t, left, failing, "plain %v, batch %d: only the failing records stay due: %s", plain, batch, rep)
+			for _, r := range left {
+				require.True(t, stuck[r.Serial.String()], "plain %v, batch %d: serial %s left due", plain, batch, r.Serial)
+			}
+			// Make the healthy records due again for the next round.
+			e.Clock.Advance(4 * 24 * time.Hour)
+		}
+	}
+}
+
 // plainStore hides the bbolt store's DueReader and ResponseRefresher
 // methods: the sweeper then takes the paths every other store takes. It
 // counts the calls to Due.
