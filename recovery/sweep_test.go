@@ -120,6 +120,8 @@ func TestSweepRefreshesAndRetires(t *testing.T) {
 	rep, err := s.Sweep(e.Ctx)
 	require.NoError(t, err)
 	require.Equal(t, 1, rep.Count(recovery.ActionRefreshed), "%s", rep)
+	require.Equal(t, e.Clock.Now().Sub(before.OCSP.ThisUpdate), rep.OldestResponse,
+		"the age of the oldest response among the due, before re-signing (the staleness gauge)")
 	after := e.RequireStatus(res.Serial, ocspstate.Good)
 	require.True(t, after.OCSP.ThisUpdate.After(before.OCSP.ThisUpdate))
 	require.True(t, after.Due.After(e.Clock.Now()))
@@ -369,9 +371,6 @@ func TestHungPipelineIsTakenOver(t *testing.T) {
 	require.Empty(t, audit(t, e))
 }
 
-// TestSweepManyBatches sweeps more due records than a batch holds, so that
-// each batch's commits are still landing while the next is read: every
-// record is refreshed exactly once, and nothing is left due.
 // TestSweepManyBatches sweeps 23 due records in batches of 1 to 23, from
 // the bbolt store as it is (a DueReader, read 1, 5 or 16,384 entries at a
 // time) and through a wrapper that hides DueAfter (the path every other
