@@ -442,9 +442,14 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 			pending.Wait()
 		}
 		pending = commits
-		if read < limit && !leftover {
-			break // everything due has been taken
+		if dr != nil && read < limit && !leftover {
+			break // the index is exhausted and everything read taken
 		}
+		// A short read from Store.Due proves nothing: pgstore skips rows
+		// that other transactions hold locked (a concurrent writer, or one
+		// whose process died and whose connection the server has not yet
+		// closed). Read again after the batch, until a read finds nothing
+		// new.
 	}
 	if pending != nil {
 		pending.Wait()

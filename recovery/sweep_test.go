@@ -476,6 +476,50 @@ func TestConcurrentSweepsOneSweeper(t *testing.T) {
 	require.Empty(t, audit(t, e))
 }
 
+// TestSweepRereadsAfterShortRead: a store's Due may return fewer records
+// than are due and than asked for (pgstore skips rows that other
+// transactions hold locked, such as those of a process just killed); the
+// sweep reads again after its batch, and takes what was skipped.
+func TestSweepRereadsAfterShortRead(t *testing.T) {
+	e := pipetest.New(t, pipetest.Options{})
+	p := e.Pipeline(func(c *issuance.Config) { c.DisableLint = true })
+	const n = 5
+	for i := 0; i < n; i++ {
+		_, err := p.Issue(e.Ctx, e.Request())
+		require.NoError(t, err)
+	}
+	due, err := e.Store.Due(e.Ctx, time.Unix(1<<40, 0), n)
+	require.NoError(t, err)
+	e.Clock.Advance(due[n-1].Due.Sub(e.Clock.Now()) + time.Hour)
+	store := &lockingStore{Store: e.Store, locked: 2}
+	s, err := recovery.New(recovery.Config{Store: store, Signers: []*ocspstate.ResponseSigner{e.Signer},
+		Now: e.Clock.Now, BatchSize: 100})
+	require.NoError(t, err)
+	rep, err := s.Sweep(e.Ctx)
+	require.NoError(t, err)
+	require.Equal(t, n, rep.Count(recovery.ActionRefreshed), "%s", rep)
+	left, err := e.Store.Due(e.Ctx, e.Clock.Now(), n)
+	require.NoError(t, err)
+	require.Empty(t, left)
+}
+
+// lockingStore's first Due leaves out the last records it would return,
+// as if another transaction held them locked.
+type lockingStore struct {
+	ocspstate.Store
+	locked int
+	reads  int
+}
+
+func (s *lockingStore) Due(ctx context.Context, now time.Time, limit int) ([]*ocspstate.Record, error) {
+	rs, err := s.Store.Due(ctx, now, limit)
+	s.reads++
+	if s.reads == 1 && err == nil {
+		rs = rs[:max(len(rs)-s.locked, 0)]
+	}
+	return rs, err
+}
+
 // TestSweepPastFailingRecords: records that fail stay due at the front of
 // the index; the sweep must still reach every record behind them, from a
 // DueReader and through Store.Due alike (I2, I6: a healthy record left
