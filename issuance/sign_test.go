@@ -76,9 +76,9 @@ func requests(t *testing.T, ca *testpki.CA) map[string]*Request {
 // byte the TBS the lint-key path builds with x509.CreateCertificate, with
 // the same validity, for every kind of request and every issuer key type.
 func TestIntentWithoutLintKey(t *testing.T) {
-	// Every issuer key newIssuer takes: also P-384 (SHA-384) and Ed25519,
-	// whose precertificates are signed by sign, not x509.
-	for _, kt := range append(testpki.KeyTypes[:len(testpki.KeyTypes):len(testpki.KeyTypes)], testpki.ECDSAP384, testpki.Ed25519) {
+	// Every issuer key newIssuer takes, P-384 (SHA-384) and Ed25519
+	// included, whose precertificates are signed by sign, not x509.
+	for _, kt := range testpki.IssuerKeyTypes {
 		ca := testpki.Shared(t, kt)
 		off, err := newIssuer(ca.Intermediate, ca.IntermediateKey, nil, nil)
 		require.NoError(t, err)

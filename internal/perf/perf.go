@@ -72,7 +72,7 @@ func RawIssuanceSigning(ca *testpki.CA, n int) (time.Duration, error) {
 		serial := big.NewInt(int64(i + 1))
 		tmpl := ca.LeafTemplate(90*24*time.Hour, "www.example.com")
 		tmpl.SerialNumber = serial
-		tmpl.ExtraExtensions = []pkix.Extension{{Id: issuance.OIDPoison, Critical: true, Value: []byte{5, 0}}}
+		tmpl.ExtraExtensions = []pkix.Extension{ctsubmit.PoisonExtension()}
 		if _, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Intermediate, leafKey.Public(), ca.IntermediateKey); err != nil {
 			return err
 		}

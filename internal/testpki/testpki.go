@@ -62,8 +62,13 @@ func (k KeyType) String() string {
 	return fmt.Sprintf("KeyType(%d)", int(k))
 }
 
-// KeyTypes lists every key type, for tables that cover them all.
+// KeyTypes lists the key types every part takes (issuers, OCSP signers,
+// CT logs), for tables that cover them all.
 var KeyTypes = []KeyType{ECDSAP256, RSA2048}
+
+// IssuerKeyTypes lists every key type an issuer may have: KeyTypes, and
+// P-384 and Ed25519, which the issuance pipeline signs with too.
+var IssuerKeyTypes = []KeyType{ECDSAP256, RSA2048, ECDSAP384, Ed25519}
 
 // NewKey returns a fresh private key of type k.
 func NewKey(k KeyType) (crypto.Signer, error) {
