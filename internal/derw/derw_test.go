@@ -60,7 +60,10 @@ func TestMatchesCryptobyte(t *testing.T) {
 		d.BitStringBytes(p)
 		require.Equal(t, b.BytesOrPanic(), d.B)
 	}
-	for _, oid := range []asn1.ObjectIdentifier{{0, 0}, {1, 39}, {2, 40}, {2, 999, 1 << 40}, {1, 2, 840, 10045, 4, 3, 2}} {
+	for _, oid := range []asn1.ObjectIdentifier{
+		{0, 0}, {0, 39}, {1, 39}, {2, 0}, {2, 40}, {2, 47}, {2, 48}, {2, 1 << 30}, {2, 999, 1 << 40},
+		{1, 2, 840, 113549}, {1, 2, 840, 10045, 4, 3, 2}, {2, 5, 29, 17}, {1, 2, 1<<31 - 1},
+	} {
 		var b cryptobyte.Builder
 		b.AddASN1ObjectIdentifier(oid)
 		var d Writer
@@ -68,10 +71,11 @@ func TestMatchesCryptobyte(t *testing.T) {
 		require.NoError(t, d.Err)
 		require.Equal(t, b.BytesOrPanic(), d.B, "%v", oid)
 	}
-	for _, oid := range []asn1.ObjectIdentifier{nil, {1}, {3, 0}, {0, 40}, {1, -1}, {1, 2, -3}, {2, math.MaxInt64}} {
+	for _, oid := range []asn1.ObjectIdentifier{nil, {1}, {3, 0}, {3, 1}, {0, 40}, {1, 40}, {-1, 2}, {1, -1}, {1, 2, -3}, {2, math.MaxInt64}} {
 		var d Writer
 		d.ObjectIdentifier(oid)
 		require.Error(t, d.Err, "%v", oid)
+		require.Empty(t, d.B, "%v: nothing written", oid)
 	}
 }
 

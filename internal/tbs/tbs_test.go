@@ -172,8 +172,9 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// TestOIDsMatchCryptobyte compares validOID with cryptobyte's decoder, and
-// derw.AppendOID with its encoder, on edge cases and random OIDs.
+// TestOIDsMatchCryptobyte compares validOID with cryptobyte's decoder on
+// edge cases, and checks that Extension.Is and ID read back what
+// derw.AppendOID (held to cryptobyte's encoder by derw's tests) writes.
 func TestOIDsMatchCryptobyte(t *testing.T) {
 	for _, contents := range [][]byte{
 		nil, {0}, {0x80}, {0x80, 1}, {0x81}, {0x81, 0}, {1, 0x80, 1}, {0x87, 0xff, 0xff, 0xff, 0x7f}, {0x88, 0x80, 0x80, 0x80, 0},
@@ -184,19 +185,13 @@ func TestOIDsMatchCryptobyte(t *testing.T) {
 	for _, oid := range []asn1.ObjectIdentifier{
 		{0, 0}, {0, 39}, {1, 39}, {2, 0}, {2, 47}, {2, 48}, {2, 1 << 30}, {1, 2, 840, 113549}, {2, 5, 29, 17}, {1, 2, 1<<31 - 1},
 	} {
-		var b cryptobyte.Builder
-		b.AddASN1ObjectIdentifier(oid)
-		want := b.BytesOrPanic()[2:] // the contents: these OIDs are short
-		got, ok := derw.AppendOID(nil, oid)
+		raw, ok := derw.AppendOID(nil, oid)
 		require.True(t, ok, "%v", oid)
-		require.Equal(t, want, got, "%v", oid)
-		e := Extension{RawOID: got}
+		e := Extension{RawOID: raw}
 		require.True(t, e.Is(oid))
 		require.True(t, e.ID().Equal(oid))
 	}
 	for _, bad := range []asn1.ObjectIdentifier{nil, {1}, {3, 1}, {1, 40}, {-1, 2}, {1, 2, -3}} {
-		_, ok := derw.AppendOID(nil, bad)
-		require.False(t, ok, "%v", bad)
 		require.False(t, Extension{RawOID: []byte{0x2a}}.Is(bad))
 	}
 }
