@@ -380,10 +380,7 @@ func TestSweepManyBatches(t *testing.T) {
 	e := pipetest.New(t, pipetest.Options{})
 	p := e.Pipeline(func(c *issuance.Config) { c.DisableLint = true })
 	const n = 23
-	for i := 0; i < n; i++ {
-		_, err := p.Issue(e.Ctx, e.Request())
-		require.NoError(t, err)
-	}
+	issueMany(t, e, p, n)
 	plain := plainStore{e.Store, new(atomic.Int64)}
 	for _, store := range []struct {
 		name      string
@@ -407,9 +404,7 @@ func TestSweepManyBatches(t *testing.T) {
 				t.Run(fmt.Sprintf("%s/readAhead=%d/batch=%d", store.name, ahead, batch), func(t *testing.T) {
 					sw := s(batch)
 					for round := range 2 {
-						due, err := e.Store.Due(e.Ctx, time.Unix(1<<40, 0), 1)
-						require.NoError(t, err)
-						e.Clock.Advance(due[0].Due.Sub(e.Clock.Now()) + time.Hour)
+						makeAllDue(t, e)
 						plain.dues.Store(0)
 						rep, err := sw.Sweep(e.Ctx)
 						require.NoError(t, err)
@@ -444,17 +439,12 @@ func TestConcurrentSweepsOneSweeper(t *testing.T) {
 	e := pipetest.New(t, pipetest.Options{})
 	p := e.Pipeline(func(c *issuance.Config) { c.DisableLint = true })
 	const n = 30
-	for i := 0; i < n; i++ {
-		_, err := p.Issue(e.Ctx, e.Request())
-		require.NoError(t, err)
-	}
+	issueMany(t, e, p, n)
 	s, err := recovery.New(recovery.Config{Store: e.Store, Signers: []*ocspstate.ResponseSigner{e.Signer},
 		Now: e.Clock.Now, BatchSize: 4, Workers: 2})
 	require.NoError(t, err)
 	for round := range 4 {
-		due, err := e.Store.Due(e.Ctx, time.Unix(1<<40, 0), 1)
-		require.NoError(t, err)
-		e.Clock.Advance(due[0].Due.Sub(e.Clock.Now()) + time.Hour)
+		makeAllDue(t, e)
 		reps := make([]*recovery.Report, 3)
 		errs := make([]error, 3)
 		var wg sync.WaitGroup
@@ -484,13 +474,8 @@ func TestSweepRereadsAfterShortRead(t *testing.T) {
 	e := pipetest.New(t, pipetest.Options{})
 	p := e.Pipeline(func(c *issuance.Config) { c.DisableLint = true })
 	const n = 5
-	for i := 0; i < n; i++ {
-		_, err := p.Issue(e.Ctx, e.Request())
-		require.NoError(t, err)
-	}
-	due, err := e.Store.Due(e.Ctx, time.Unix(1<<40, 0), n)
-	require.NoError(t, err)
-	e.Clock.Advance(due[n-1].Due.Sub(e.Clock.Now()) + time.Hour)
+	issueMany(t, e, p, n)
+	makeAllDue(t, e)
 	store := &lockingStore{Store: e.Store, locked: 2}
 	s, err := recovery.New(recovery.Config{Store: store, Signers: []*ocspstate.ResponseSigner{e.Signer},
 		Now: e.Clock.Now, BatchSize: 100})
@@ -528,14 +513,8 @@ func TestSweepPastFailingRecords(t *testing.T) {
 	e := pipetest.New(t, pipetest.Options{})
 	p := e.Pipeline(func(c *issuance.Config) { c.DisableLint = true })
 	const n, failing = 10, 4
-	for i := 0; i < n; i++ {
-		_, err := p.Issue(e.Ctx, e.Request())
-		require.NoError(t, err)
-	}
-	due, err := e.Store.Due(e.Ctx, time.Unix(1<<40, 0), n)
-	require.NoError(t, err)
-	require.Len(t, due, n)
-	e.Clock.Advance(due[n-1].Due.Sub(e.Clock.Now()) + time.Hour)
+	issueMany(t, e, p, n)
+	makeAllDue(t, e)
 	// The records first in the index fail every time.
 	front, err := e.Store.Due(e.Ctx, e.Clock.Now(), failing)
 	require.NoError(t, err)
@@ -570,6 +549,34 @@ func TestSweepPastFailingRecords(t *testing.T) {
 	}
 }
 
+// issueMany issues n certificates through p and returns their serials.
+func issueMany(t *testing.T, e *pipetest.Env, p *issuance.Pipeline, n int) []*big.Int {
+	t.Helper()
+	serials := make([]*big.Int, n)
+	for i := range serials {
+		res, err := p.Issue(e.Ctx, e.Request())
+		require.NoError(t, err)
+		serials[i] = res.Serial
+	}
+	return serials
+}
+
+// makeAllDue advances e's clock an hour past the latest due time in its
+// store, so that every record in the due index is due.
+func makeAllDue(t *testing.T, e *pipetest.Env) {
+	t.Helper()
+	due, err := e.Store.Due(e.Ctx, time.Unix(1<<40, 0), 1<<20)
+	require.NoError(t, err)
+	require.NotEmpty(t, due)
+	latest := due[0].Due
+	for _, r := range due {
+		if r.Due.After(latest) {
+			latest = r.Due
+		}
+	}
+	e.Clock.Advance(latest.Sub(e.Clock.Now()) + time.Hour)
+}
+
 // plainStore hides the bbolt store's DueReader and ResponseRefresher
 // methods: the sweeper then takes the paths every other store takes. It
 // counts the calls to Due.
@@ -588,15 +595,8 @@ func (s plainStore) Due(ctx context.Context, now time.Time, limit int) ([]*ocsps
 func TestSweepDamagedRecord(t *testing.T) {
 	e := pipetest.New(t, pipetest.Options{})
 	p := e.Pipeline(func(c *issuance.Config) { c.DisableLint = true })
-	var serials []*big.Int
-	for i := 0; i < 3; i++ {
-		res, err := p.Issue(e.Ctx, e.Request())
-		require.NoError(t, err)
-		serials = append(serials, res.Final.SerialNumber)
-	}
-	due, err := e.Store.Due(e.Ctx, time.Unix(1<<40, 0), 1)
-	require.NoError(t, err)
-	e.Clock.Advance(due[0].Due.Sub(e.Clock.Now()) + time.Hour)
+	serials := issueMany(t, e, p, 3)
+	makeAllDue(t, e)
 
 	// Truncate the damaged record's entry in the due index, on disk.
 	require.NoError(t, e.Store.Close())
