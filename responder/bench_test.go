@@ -450,3 +450,29 @@ func mustParseSerial(b *testing.B, der []byte) *big.Int {
 	}
 	return resp.SerialNumber
 }
+
+// BenchmarkDecodeGET measures the GET path decoder, one pass over the
+// URL-encoded base64, against the two-pass reference FuzzBase64Segment
+// holds it to (undo the quirks, then the standard library's decoder).
+func BenchmarkDecodeGET(b *testing.B) {
+	ca := testpki.Shared(b, testpki.ECDSAP256)
+	paths := make([]string, 64)
+	for i := range paths {
+		der := ocspRequest(b, serialCert(testpki.RandomSerial()), ca.Intermediate, crypto.SHA1)
+		paths[i] = "/ocsp/" + b64Escaped(der)
+	}
+	for _, c := range []struct {
+		name   string
+		decode func(string) ([]byte, error)
+	}{{"one-pass", decodeBase64Segment}, {"reference", referenceBase64Segment}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				p := paths[i%len(paths)]
+				if _, err := c.decode(p[len("/ocsp/"):]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

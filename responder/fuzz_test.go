@@ -145,3 +145,50 @@ func FuzzPOST(f *testing.F) {
 		requireWellFormed(t, e, w)
 	})
 }
+
+// FuzzBase64Segment holds decodeBase64Segment to its definition: undo the
+// percent-encoding, repair the quirks, then decode as
+// base64.RawStdEncoding. Both must refuse the same inputs and agree on
+// every byte of the others.
+func FuzzBase64Segment(f *testing.F) {
+	for _, s := range []string{"", "M", "MA", "MAA", "MAAA", "MA==", "MA=A", "M%41", "M%4", "M%zz",
+		"M A", "M-_+/", "MA\r\nAA", "M%25", "M%3D%3D", "MIIB/w==", "M\x00", "Mé"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, gotErr := decodeBase64Segment(s)
+		want, wantErr := referenceBase64Segment(s)
+		require.Equal(t, wantErr == nil, gotErr == nil, "%q: got %v, want %v", s, gotErr, wantErr)
+		if wantErr == nil {
+			require.Equal(t, want, got, "%q", s)
+		} else {
+			require.ErrorIs(t, gotErr, errMalformed)
+		}
+	})
+}
+
+// referenceBase64Segment is decodeBase64Segment written the slow, obvious
+// way, in two passes, with the standard library's decoder.
+func referenceBase64Segment(s string) ([]byte, error) {
+	text := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '%' {
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+				return nil, errMalformed
+			}
+			c = unhex(s[i+1])<<4 | unhex(s[i+2])
+			i += 2
+		}
+		switch c {
+		case ' ', '-':
+			text = append(text, '+')
+		case '_':
+			text = append(text, '/')
+		case '\r', '\n', '=':
+		default:
+			text = append(text, c)
+		}
+	}
+	return base64.RawStdEncoding.AppendDecode([]byte{}, text)
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto"
 	"encoding/asn1"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -217,10 +216,6 @@ func decodeGET(escapedPath string, req *request) error {
 	if len(escapedPath) > maxPathBytes {
 		return malformed("GET path of %d bytes is too long", len(escapedPath))
 	}
-	// The base64 of a request about one certificate, with a nonce, fits
-	// here; a longer one grows onto the heap. (The DER request cannot
-	// stay on the stack: cryptobyte's readers let it escape.)
-	var text [getBufBytes]byte
 	var firstErr error
 	tries := 0
 	for i := 0; i < len(escapedPath) && tries < maxGETCandidates; i++ {
@@ -228,7 +223,7 @@ func decodeGET(escapedPath string, req *request) error {
 			continue
 		}
 		tries++
-		d, err := decodeBase64Segment(text[:0], escapedPath[i+1:])
+		d, err := decodeBase64Segment(escapedPath[i+1:])
 		if err == nil {
 			if err = parseRequest(d, req); err == nil {
 				return nil
@@ -244,16 +239,17 @@ func decodeGET(escapedPath string, req *request) error {
 	return firstErr
 }
 
-// getBufBytes is the size of the buffer decodeGET keeps on its stack.
-const getBufBytes = 512
-
 // decodeBase64Segment undoes the URL encoding and then the base64 of s,
-// tolerating every client quirk seen in practice: percent-encoding of any
-// character, spaces (or '+' decoded to a space by a proxy) where '+' was,
-// missing '=' padding, line breaks, and the URL-safe alphabet.
-// The base64 text goes into text's array as far as it holds.
-func decodeBase64Segment(text []byte, s string) ([]byte, error) {
-	b := text[:0]
+// in one pass, tolerating every client quirk seen in practice:
+// percent-encoding of any character, spaces (or '+' decoded to a space by
+// a proxy) where '+' was, missing '=' padding, line breaks, and the
+// URL-safe alphabet. It decodes as base64.RawStdEncoding would after
+// those repairs (the bits past the last whole byte are ignored);
+// FuzzBase64Segment holds it to that.
+func decodeBase64Segment(s string) ([]byte, error) {
+	der := make([]byte, 0, len(s)*3/4+2)
+	var acc uint32 // 6 bits per sextet read, up to four
+	n := 0         // sextets read, all told
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == '%' {
@@ -263,23 +259,51 @@ func decodeBase64Segment(text []byte, s string) ([]byte, error) {
 			c = unhex(s[i+1])<<4 | unhex(s[i+2])
 			i += 2
 		}
-		switch c {
-		case ' ', '-':
-			b = append(b, '+')
-		case '_':
-			b = append(b, '/')
-		case '\r', '\n', '=':
-			// Line breaks are noise; padding is optional.
-		default:
-			b = append(b, c)
+		v := sextets[c]
+		switch v {
+		case skip:
+			continue
+		case bad:
+			return nil, malformed("bad base64: illegal character %q at sextet %d", c, n)
+		}
+		acc = acc<<6 | uint32(v)
+		n++
+		if n%4 == 0 {
+			der = append(der, byte(acc>>16), byte(acc>>8), byte(acc))
+			acc = 0
 		}
 	}
-	der, err := base64.RawStdEncoding.AppendDecode(nil, b)
-	if err != nil {
-		return nil, malformed("bad base64: %v", err)
+	switch n % 4 {
+	case 1:
+		return nil, malformed("bad base64: a lone sextet at the end")
+	case 2:
+		der = append(der, byte(acc>>4))
+	case 3:
+		der = append(der, byte(acc>>10), byte(acc>>2))
 	}
 	return der, nil
 }
+
+// sextets maps a character of the (repaired) base64 text to its value,
+// or to skip or bad.
+var sextets = func() (t [256]byte) {
+	for i := range t {
+		t[i] = bad
+	}
+	const std = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for i := range len(std) {
+		t[std[i]] = byte(i)
+	}
+	t[' '], t['-'], t['_'] = t['+'], t['+'], t['/']
+	// Line breaks are noise; padding is optional.
+	t['\r'], t['\n'], t['='] = skip, skip, skip
+	return t
+}()
+
+const (
+	skip = 0xfe
+	bad  = 0xff
+)
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
