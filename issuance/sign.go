@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/certpipe/precert/internal/derw"
 	"github.com/certpipe/precert/internal/tbs"
 	"github.com/certpipe/precert/internal/x509enc"
 )
@@ -270,21 +271,15 @@ func signTBS(tbsDER []byte, alg x509.SignatureAlgorithm, key crypto.Signer) (der
 
 // sign signs tbsDER with key as alg requires.
 func sign(tbsDER []byte, alg x509.SignatureAlgorithm, key crypto.Signer) ([]byte, error) {
-	var digest []byte
-	var opts crypto.SignerOpts
-	switch alg {
-	case x509.ECDSAWithSHA256, x509.SHA256WithRSA:
-		h := crypto.SHA256.New()
-		h.Write(tbsDER)
-		digest, opts = h.Sum(nil), crypto.SHA256
-	case x509.ECDSAWithSHA384:
-		h := crypto.SHA384.New()
-		h.Write(tbsDER)
-		digest, opts = h.Sum(nil), crypto.SHA384
-	case x509.PureEd25519:
-		digest, opts = tbsDER, crypto.Hash(0)
-	default:
+	hash, ok := derw.SignatureHash(alg)
+	if !ok {
 		return nil, fmt.Errorf("unsupported signature algorithm %v", alg)
 	}
-	return key.Sign(rand.Reader, digest, opts)
+	digest := tbsDER // Ed25519 signs the message itself
+	if hash != 0 {
+		h := hash.New()
+		h.Write(tbsDER)
+		digest = h.Sum(nil)
+	}
+	return key.Sign(rand.Reader, digest, hash)
 }

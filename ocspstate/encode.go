@@ -44,16 +44,16 @@ func newResponseEncoder(ik *issuerKey, responder *x509.Certificate, key crypto.S
 	case *ecdsa.PublicKey:
 		switch pub.Curve {
 		case elliptic.P256():
-			e.hash, alg = crypto.SHA256, x509.ECDSAWithSHA256
+			alg = x509.ECDSAWithSHA256
 		case elliptic.P384():
-			e.hash, alg = crypto.SHA384, x509.ECDSAWithSHA384
+			alg = x509.ECDSAWithSHA384
 		case elliptic.P521():
-			e.hash, alg = crypto.SHA512, x509.ECDSAWithSHA512
+			alg = x509.ECDSAWithSHA512
 		default:
 			return nil, fmt.Errorf("ocspstate: signing key on curve %s: only P-256, P-384 and P-521 are supported", pub.Curve.Params().Name)
 		}
 	case *rsa.PublicKey:
-		e.hash, alg = crypto.SHA256, x509.SHA256WithRSA
+		alg = x509.SHA256WithRSA
 	default:
 		return nil, fmt.Errorf("ocspstate: signing key of type %T: only ECDSA and RSA keys are supported", pub)
 	}
@@ -61,6 +61,7 @@ func newResponseEncoder(ik *issuerKey, responder *x509.Certificate, key crypto.S
 	if e.sigAlg, ok = derw.SignatureAlgorithmIdentifier(alg); !ok {
 		return nil, fmt.Errorf("ocspstate: no AlgorithmIdentifier for %s", alg)
 	}
+	e.hash, _ = derw.SignatureHash(alg) // in the same table
 	hashOID := oidSHA1
 	if certIDHash == crypto.SHA256 {
 		hashOID = oidSHA256
