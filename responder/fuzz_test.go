@@ -168,18 +168,16 @@ func FuzzBase64Segment(f *testing.F) {
 }
 
 // referenceBase64Segment is decodeBase64Segment written the slow, obvious
-// way, in two passes, with the standard library's decoder.
+// way, in two passes, with the standard library for both: url.PathUnescape
+// (which leaves '+' alone, as a path does), then the quirks repaired, then
+// base64.RawStdEncoding.
 func referenceBase64Segment(s string) ([]byte, error) {
-	text := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '%' {
-			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
-				return nil, errMalformed
-			}
-			c = unhex(s[i+1])<<4 | unhex(s[i+2])
-			i += 2
-		}
+	unescaped, err := url.PathUnescape(s)
+	if err != nil {
+		return nil, errMalformed
+	}
+	text := make([]byte, 0, len(unescaped))
+	for _, c := range []byte(unescaped) {
 		switch c {
 		case ' ', '-':
 			text = append(text, '+')

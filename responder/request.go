@@ -185,10 +185,10 @@ func unescapesTo(raw, path string) bool {
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
 		if c == '%' {
-			if i+2 >= len(raw) || !isHex(raw[i+1]) || !isHex(raw[i+2]) {
+			var ok bool
+			if c, ok = unescape(raw, i); !ok {
 				return false
 			}
-			c = unhex(raw[i+1])<<4 | unhex(raw[i+2])
 			i += 2
 		}
 		if j >= len(path) || path[j] != c {
@@ -197,6 +197,15 @@ func unescapesTo(raw, path string) bool {
 		j++
 	}
 	return j == len(path)
+}
+
+// unescape decodes the percent-encoding that starts at s[i], a '%'; ok is
+// false unless two hex digits follow it.
+func unescape(s string, i int) (c byte, ok bool) {
+	if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+		return 0, false
+	}
+	return unhex(s[i+1])<<4 | unhex(s[i+2]), true
 }
 
 // decodeGET extracts the DER request from an RFC 5019 / RFC 9919 GET path,
@@ -253,17 +262,17 @@ func decodeBase64Segment(s string) ([]byte, error) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == '%' {
-			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			var ok bool
+			if c, ok = unescape(s, i); !ok {
 				return nil, malformed("bad URL encoding at offset %d", i)
 			}
-			c = unhex(s[i+1])<<4 | unhex(s[i+2])
 			i += 2
 		}
 		v := sextets[c]
 		switch v {
-		case skip:
+		case sextetSkip:
 			continue
-		case bad:
+		case sextetBad:
 			return nil, malformed("bad base64: illegal character %q at sextet %d", c, n)
 		}
 		acc = acc<<6 | uint32(v)
@@ -285,10 +294,10 @@ func decodeBase64Segment(s string) ([]byte, error) {
 }
 
 // sextets maps a character of the (repaired) base64 text to its value,
-// or to skip or bad.
+// or to sextetSkip or sextetBad.
 var sextets = func() (t [256]byte) {
 	for i := range t {
-		t[i] = bad
+		t[i] = sextetBad
 	}
 	const std = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 	for i := range len(std) {
@@ -296,13 +305,13 @@ var sextets = func() (t [256]byte) {
 	}
 	t[' '], t['-'], t['_'] = t['+'], t['+'], t['/']
 	// Line breaks are noise; padding is optional.
-	t['\r'], t['\n'], t['='] = skip, skip, skip
+	t['\r'], t['\n'], t['='] = sextetSkip, sextetSkip, sextetSkip
 	return t
 }()
 
 const (
-	skip = 0xfe
-	bad  = 0xff
+	sextetSkip = 0xfe
+	sextetBad  = 0xff
 )
 
 func isHex(c byte) bool {
