@@ -242,20 +242,10 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 		rep.Total = time.Since(start)
 		s.m.observe(rep)
 	}()
-	// stillDue counts the records taken this sweep that may still be due
-	// (failed, or leased or changed by someone else): Store.Due returns
-	// them again, ahead of the records behind them.
-	stillDue := 0
 	done := func(r *ocspstate.Record, acts []Action, err error) {
 		mu.Lock()
 		for _, a := range acts {
 			rep.Actions[a]++
-			if a == ActionBusy || a == ActionSkipped {
-				stillDue++
-			}
-		}
-		if err != nil {
-			stillDue++
 		}
 		if err != nil {
 			rep.Actions[ActionFailed]++
@@ -340,7 +330,10 @@ func (s *Sweeper) Sweep(ctx context.Context) (*Report, error) {
 			// still due until its commits land (so that the next is signed
 			// meanwhile), and whatever this sweep took that stayed due.
 			mu.Lock()
-			limit += stillDue
+			// Taken this sweep and perhaps still due: failed, or leased
+			// or changed by someone else. Store.Due returns them again,
+			// ahead of the records behind them.
+			limit += rep.Actions[ActionBusy] + rep.Actions[ActionSkipped] + rep.Actions[ActionFailed]
 			mu.Unlock()
 			if pending != nil {
 				limit += inFlight
