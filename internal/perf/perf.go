@@ -326,7 +326,8 @@ func NewSweepEnv(dir string, total int) (*SweepEnv, error) {
 		os.Remove(SweepStorePath(dir, total))
 	}
 	path := SweepStorePath(dir, total)
-	store, err := ocspstate.Open(path, ocspstate.Options{Issuers: []*x509.Certificate{ca.Intermediate}})
+	opts := ocspstate.Options{Issuers: []*x509.Certificate{ca.Intermediate}}
+	store, err := ocspstate.Open(path, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -337,7 +338,7 @@ func NewSweepEnv(dir string, total int) (*SweepEnv, error) {
 		if err := os.Remove(path); err != nil {
 			return nil, err
 		}
-		if store, err = ocspstate.Open(path, ocspstate.Options{Issuers: []*x509.Certificate{ca.Intermediate}}); err != nil {
+		if store, err = ocspstate.Open(path, opts); err != nil {
 			return nil, err
 		}
 	}
