@@ -983,30 +983,38 @@ func TestMemoOverBoltStore(t *testing.T) {
 	require.False(t, f.store.SetMemo(id, serial, old, memo), "a memo for the replaced bytes is refused")
 	old, memo = served()
 
-	// Revoked while requests are served on all cores.
-	stop := make(chan struct{})
+	// Revoked while requests are served on all cores: each worker serves
+	// the good response before the revocation, then keeps serving until it
+	// sees it, and must never see good again after revoked. (The deadline
+	// only keeps a broken handler from hanging the test.)
+	deadline := time.Now().Add(30 * time.Second)
+	var serving, wg sync.WaitGroup
 	errs := make(chan error, 4)
-	var wg sync.WaitGroup
 	for range 4 {
+		serving.Add(1)
 		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					errs <- nil
-					return
-				default:
+			st, err := check()
+			serving.Done()
+			if err == nil && st != ocspstate.Good {
+				err = fmt.Errorf("status %v before the revocation", st)
+			}
+			for err == nil && st != ocspstate.Revoked {
+				if time.Now().After(deadline) {
+					err = errors.New("the revocation was never served")
+					break
 				}
-				if _, err := check(); err != nil {
-					errs <- err
-					return
+				st, err = check()
+			}
+			for i := 0; err == nil && i < 100; i++ {
+				if st, err = check(); err == nil && st != ocspstate.Revoked {
+					err = fmt.Errorf("status %v served after the revocation was", st)
 				}
 			}
+			errs <- err
 		})
 	}
-	time.Sleep(20 * time.Millisecond)
+	serving.Wait()
 	f.resign(t, serial, time.Now().Add(-time.Second))
-	time.Sleep(20 * time.Millisecond)
-	close(stop)
 	wg.Wait()
 	for range 4 {
 		require.NoError(t, <-errs)
