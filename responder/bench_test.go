@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -238,23 +239,25 @@ func listen(b *testing.B, h http.Handler) string {
 // benchSetup), and, in the same run, against a handler that writes a
 // fixed body of the same size, and against a bare lookup (decode,
 // Source.Response, write: the store's share). All face the same load
-// generator (perf.LoadProcess: a separate process, as in precert bench),
-// interleaved in rounds, b.N requests in all to each, at two loads
-// (see perf.LatencyConns and perf.CapacityConns):
+// generator (perf.LoadProcess: a separate process, as in precert bench)
+// under every load of perf.Loads (16 to 512 keep-alive connections), all
+// interleaved in the same rounds, b.N requests in all to each server
+// under each load. It reports:
 //
-//   - capacity, over 256 keep-alive connections, which keep both cores
-//     busy: req/s and fixed-req/s, their ratio (ratio, the ratio the
-//     issue's goal names, read at this load; BENCHMARKS.md has it at
-//     other loads),
-//     the bare lookup's (lookup-ratio), the cores kept busy by server and
-//     load generator together (cores-busy, fixed-cores-busy), and the CPU
-//     per request of the servers and of the load generator;
-//   - latency, over 16 connections, below saturation: the 99th
-//     percentile of each (p99-µs, fixed-p99-µs) and their ratio
-//     (p99-ratio), and the request-rate ratio there (ratio-16), which
-//     counts round-trip wake-ups as much as work.
+//   - capacity, each server's highest request rate over those loads:
+//     req/s and fixed-req/s, their ratio (ratio, the ratio the issue's
+//     goal names), the loads that gave them (conns, fixed-conns), the
+//     bare lookup's (lookup-ratio), and, under the Handler's best load,
+//     the cores kept busy by server and load generator together
+//     (cores-busy, fixed-cores-busy) and the CPU per request of the
+//     servers and of the load generator;
+//   - the ratio of the two rates under each load (ratio-16c to
+//     ratio-512c), which rises with the load until the Handler too keeps
+//     the cores busy;
+//   - latency, at 16 connections, below saturation: the 99th percentile
+//     of each (p99-µs, fixed-p99-µs) and their ratio (p99-ratio).
 //
-// ns/op is the Handler's time per request at capacity.
+// ns/op is the Handler's time per request at its capacity.
 func BenchmarkResponder(b *testing.B) {
 	benchSetup(b)
 	fixed := perf.FixedBody(bench.size)
@@ -293,38 +296,26 @@ func BenchmarkResponder(b *testing.B) {
 		b.Fatal(err)
 	}
 	selfCPU := func() (time.Duration, error) { return perf.ProcessCPU(), nil }
-	// measure applies one load to all three; only the Handler's loads
-	// run on the benchmark's timer.
-	measure := func(conns int) []perf.LoadResult {
-		spec.Conns = conns
-		res, err := perf.Interleave(spec, addrs, b.N, min(max(b.N/40000, 1), 64), selfCPU, func(i int, run func() error) error {
-			if i != handler {
-				b.StopTimer()
-				defer b.StartTimer()
-			}
-			return run()
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		return res
-	}
-	// ns/op is the Handler's time per request at capacity: the latency
-	// load runs first, and the timer starts after it.
-	latency := measure(perf.LatencyConns)
-	b.ResetTimer()
-	capacity := measure(perf.CapacityConns)
 	b.StopTimer()
+	res, err := perf.Sweep(spec, addrs, perf.Loads, b.N, min(max(b.N/40000, 1), 64), selfCPU, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
 
-	ours, store, theirs := &capacity[handler], &capacity[lookupOnly], &capacity[fixedBody]
+	best, fixedBest := perf.Capacity(res, handler), perf.Capacity(res, fixedBody)
+	ours, store, theirs := &res[best][handler], &res[perf.Capacity(res, lookupOnly)][lookupOnly], &res[fixedBest][fixedBody]
+	b.ReportMetric(1e9/ours.PerSecond(), "ns/op")
 	b.ReportMetric(ours.PerSecond(), "req/s")
 	b.ReportMetric(theirs.PerSecond(), "fixed-req/s")
 	b.ReportMetric(ours.PerSecond()/theirs.PerSecond(), "ratio")
+	b.ReportMetric(float64(perf.Loads[best]), "conns")
+	b.ReportMetric(float64(perf.Loads[fixedBest]), "fixed-conns")
 	b.ReportMetric(store.PerSecond()/theirs.PerSecond(), "lookup-ratio")
+	// Where the cores went, per request, under the Handler's best load:
+	// this process (the servers) and the load generator's.
+	theirs = &res[best][fixedBody]
 	b.ReportMetric(ours.CoresBusy(), "cores-busy")
 	b.ReportMetric(theirs.CoresBusy(), "fixed-cores-busy")
-	// Where the cores went, per request: this process (the servers) and
-	// the load generator's.
 	µs := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
 	client, server := ours.CPUPerRequest()
 	b.ReportMetric(µs(server), "server-cpu-µs/req")
@@ -333,11 +324,14 @@ func BenchmarkResponder(b *testing.B) {
 	b.ReportMetric(µs(server), "fixed-server-cpu-µs/req")
 	b.ReportMetric(µs(client), "fixed-client-cpu-µs/req")
 
-	ours, theirs = &latency[handler], &latency[fixedBody]
+	for l, conns := range perf.Loads {
+		b.ReportMetric(res[l][handler].PerSecond()/res[l][fixedBody].PerSecond(), fmt.Sprintf("ratio-%dc", conns))
+	}
+	latency := slices.Index(perf.Loads, perf.LatencyConns)
+	ours, theirs = &res[latency][handler], &res[latency][fixedBody]
 	b.ReportMetric(float64(ours.P99.Microseconds()), "p99-µs")
 	b.ReportMetric(float64(theirs.P99.Microseconds()), "fixed-p99-µs")
 	b.ReportMetric(float64(ours.P99)/float64(theirs.P99), "p99-ratio")
-	b.ReportMetric(ours.PerSecond()/theirs.PerSecond(), "ratio-16")
 }
 
 // BenchmarkServeHTTP measures the handler in process, without the

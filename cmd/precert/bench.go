@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -356,52 +357,50 @@ func (b *bencher) sweep() error {
 // responder: GET requests per second and p99 latency over loopback from a
 // separate load generator process, against a server process holding the
 // store, and against a handler writing a fixed body of the same size in
-// that same process, at two loads (perf.CapacityConns, perf.LatencyConns);
-// then the server's resident memory.
+// that same process, under every load of perf.Loads, interleaved; each
+// server's capacity is its highest rate over them. Then the server's
+// resident memory.
 func (b *bencher) responder() error {
 	path := perf.SweepStorePath(b.dir, b.sz.records)
-	b.progress(fmt.Sprintf("responder: starting a server process on the %d-record store and validating every response", b.sz.records))
+	rounds := max(1, b.sz.requests/100_000)
+	b.progress(fmt.Sprintf("responder: starting a server process on the %d-record store and validating every response, then %d GETs to each server under each of %v connections, in %d rounds",
+		b.sz.records, b.sz.requests, perf.Loads, rounds))
 	srv, err := startBenchServer(b.ctx, path, perf.SweepCADir(b.dir), b.sz.records)
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
-	addrs := []string{srv.info.Handler, srv.info.Fixed}
+	const handler, fixedBody = 0, 1
+	addrs := []string{handler: srv.info.Handler, fixedBody: srv.info.Fixed}
 	spec := perf.LoadSpec{NameHash: srv.info.NameHash, KeyHash: srv.info.KeyHash, SerialBase: "1", Serials: b.sz.records}
 	if err := perf.WarmUp(spec, addrs); err != nil {
 		return err
 	}
-	rounds := max(1, b.sz.requests/100_000)
 	serverCPU := func() (time.Duration, error) { return perf.ProcessCPUOf(srv.cmd.Process.Pid) }
-	// measure applies one load to both, in rounds of handler, fixed,
-	// fixed, handler.
-	measure := func(conns int) (ours, fixed perf.LoadResult, err error) {
-		spec.Conns = conns
-		res, err := perf.Interleave(spec, addrs, b.sz.requests, rounds, serverCPU, func(_ int, run func() error) error {
-			if err := b.ctx.Err(); err != nil {
-				return err
-			}
-			return run()
-		})
-		if err != nil {
-			return ours, fixed, err
+	res, err := perf.Sweep(spec, addrs, perf.Loads, b.sz.requests, rounds, serverCPU, func(_ perf.Target, run func() error) error {
+		if err := b.ctx.Err(); err != nil {
+			return err
 		}
-		return res[0], res[1], nil
-	}
-	ours, fixed, err := measure(perf.CapacityConns)
+		return run()
+	})
 	if err != nil {
 		return err
 	}
-	note := fmt.Sprintf("%d GETs each over %d keep-alive connections from a separate process, %d rounds; cores kept busy by server and load generator: %.2f (handler), %.2f (fixed) of %d; %d-byte responses; every response validated (verdicts kept beside them) in %s",
-		ours.Requests, perf.CapacityConns, rounds, ours.CoresBusy(), fixed.CoresBusy(), runtime.NumCPU(), srv.info.Size, time.Duration(srv.info.WarmNS).Round(time.Second))
-	b.add(benchRow{Figure: fmt.Sprintf("responder GET requests/s over loopback, %d-record store, %d connections (capacity)", b.sz.records, perf.CapacityConns),
-		Value: ours.PerSecond(), Unit: "requests/s",
-		Baseline: "net/http handler writing a fixed body of the same size", BaselineValue: fixed.PerSecond(), BaselineUnit: "requests/s",
-		Ratio: ours.PerSecond() / fixed.PerSecond(), Goal: "≥ 0.80", Note: note})
-	b.progress(fmt.Sprintf("responder: %d connections", perf.LatencyConns))
-	if ours, fixed, err = measure(perf.LatencyConns); err != nil {
-		return err
+	best, fixedBest := perf.Capacity(res, handler), perf.Capacity(res, fixedBody)
+	ours, fixed := res[best][handler], res[fixedBest][fixedBody]
+	perLoad := make([]string, len(perf.Loads))
+	for l, conns := range perf.Loads {
+		perLoad[l] = fmt.Sprintf("%d: %.2f", conns, res[l][handler].PerSecond()/res[l][fixedBody].PerSecond())
 	}
+	note := fmt.Sprintf("highest rates, at %d (handler) and %d (fixed) keep-alive connections, from a separate process; the ratio under each load, by connections: %s; cores kept busy by server and load generator at %d connections: %.2f (handler), %.2f (fixed) of %d; %d-byte responses; every response validated (verdicts kept beside them) in %s",
+		perf.Loads[best], perf.Loads[fixedBest], strings.Join(perLoad, ", "), perf.Loads[best], ours.CoresBusy(), res[best][fixedBody].CoresBusy(), runtime.NumCPU(), srv.info.Size, time.Duration(srv.info.WarmNS).Round(time.Second))
+	b.add(benchRow{Figure: fmt.Sprintf("responder GET requests/s over loopback, %d-record store: capacity (the highest rate under %d to %d connections)", b.sz.records, perf.Loads[0], perf.Loads[len(perf.Loads)-1]),
+		Value: ours.PerSecond(), Unit: "requests/s",
+		Baseline: "net/http handler writing a fixed body of the same size, its capacity", BaselineValue: fixed.PerSecond(), BaselineUnit: "requests/s",
+		Ratio: ours.PerSecond() / fixed.PerSecond(), Goal: "≥ 0.80", Note: note})
+	b.progress(fmt.Sprintf("responder: %d connections, from the same loads", perf.LatencyConns))
+	latency := slices.Index(perf.Loads, perf.LatencyConns)
+	ours, fixed = res[latency][handler], res[latency][fixedBody]
 	note = fmt.Sprintf("below saturation: cores kept busy %.2f (handler), %.2f (fixed) of %d; the rate here counts round-trip wake-ups as much as work",
 		ours.CoresBusy(), fixed.CoresBusy(), runtime.NumCPU())
 	b.add(benchRow{Figure: fmt.Sprintf("responder GET requests/s, %d connections", perf.LatencyConns), Value: ours.PerSecond(), Unit: "requests/s",

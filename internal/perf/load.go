@@ -73,28 +73,28 @@ func (r *LoadResult) Add(o LoadResult) {
 	r.ServerCPU += o.ServerCPU
 }
 
-// The two loads a responder benchmark applies, as keep-alive connections
-// with one request in flight each.
-//
-// At LatencyConns neither the server nor the load generator keeps the
-// cores busy: each waits on the other's round trips, so the request rate
-// there is set by latency (wake-ups included) as much as by work, and the
-// 99th percentile is the latency of an answer rather than time spent
-// queueing. At CapacityConns both the Handler and the fixed-body handler
-// keep the two cores of these machines busiest (the benchmarks report how
-// busy), so the request rate there is the server's capacity. The ratio of
-// the two still depends on the load short of that: BENCHMARKS.md gives it
-// from 16 to 512 connections.
-const (
-	LatencyConns  = 16
-	CapacityConns = 256
-)
+// LatencyConns is the load a responder benchmark reads latency at, as
+// keep-alive connections with one request in flight each. Neither the
+// server nor the load generator keeps the cores busy there: each waits on
+// the other's round trips, so the request rate is set by latency
+// (wake-ups included) as much as by work, and the 99th percentile is the
+// latency of an answer rather than time spent queueing.
+const LatencyConns = 16
 
-// WarmUp sends every address in addrs a short load over CapacityConns
-// connections, so that the servers' connections and goroutines exist
-// before anything is measured.
+// Loads are the loads a responder benchmark applies to every server,
+// from LatencyConns up. A server's capacity is its highest request rate
+// over all of them ([Capacity]): on these 2-core machines the fixed-body
+// handler reaches it from 16 connections on, the Handler, whose answers
+// take longer, only from about 256 (BENCHMARKS.md), so no single load
+// measures both.
+var Loads = []int{LatencyConns, 64, 128, 256, 512}
+
+// WarmUp sends every address in addrs a short load over the largest of
+// Loads, so that the servers' code, heap and goroutines have been through
+// a load before anything is measured.
 func WarmUp(spec LoadSpec, addrs []string) error {
-	spec.Conns, spec.N = CapacityConns, 4*CapacityConns
+	spec.Conns = slices.Max(Loads)
+	spec.N = 4 * spec.Conns
 	for _, addr := range addrs {
 		spec.Addr = addr
 		if _, err := LoadProcess(spec); err != nil {
@@ -104,31 +104,37 @@ func WarmUp(spec LoadSpec, addrs []string) error {
 	return nil
 }
 
-// Interleave applies spec's load (its Addr is set for each) to every
-// address in addrs, about perAddr requests to each in all, in rounds that
-// visit them forward and then backward (a, b, c, c, b, a), so that all of
-// them see the same machine: whatever else runs on these cores affects
-// them alike. It returns each address's results merged ([LoadResult.Add]),
-// with ServerCPU filled in from serverCPU, the server's CPU time so far
-// ([ProcessCPU], or [ProcessCPUOf] for a server in another process), read
-// before and after every load. If around is not nil, every load runs
-// inside it: around(i, run) must call run once, for addrs[i] (to leave
-// the loads of a baseline out of a benchmark's timer, say).
-func Interleave(spec LoadSpec, addrs []string, perAddr, rounds int, serverCPU func() (time.Duration, error), around func(i int, run func() error) error) ([]LoadResult, error) {
+// Target is one load on one server.
+type Target struct {
+	Addr  string
+	Conns int
+}
+
+// Interleave applies spec's load to every target (setting spec's Addr
+// and Conns for each), about perTarget requests to each in all, in rounds
+// that visit them forward and then backward (a, b, c, c, b, a), so that
+// all of them see the same machine: whatever else runs on these cores
+// affects them alike. It returns each target's results merged
+// ([LoadResult.Add]), with ServerCPU filled in from serverCPU, the
+// server's CPU time so far ([ProcessCPU], or [ProcessCPUOf] for a server
+// in another process), read before and after every load. If around is
+// not nil, every load runs inside it: around(i, run) must call run once,
+// for targets[i] (to check for cancellation between loads, say).
+func Interleave(spec LoadSpec, targets []Target, perTarget, rounds int, serverCPU func() (time.Duration, error), around func(i int, run func() error) error) ([]LoadResult, error) {
 	rounds = max(rounds, 1)
-	spec.N = max(perAddr/(2*rounds), 1)
-	order := make([]int, 0, 2*len(addrs))
-	for i := range addrs {
+	spec.N = max(perTarget/(2*rounds), 1)
+	order := make([]int, 0, 2*len(targets))
+	for i := range targets {
 		order = append(order, i)
 	}
-	for i := range addrs {
-		order = append(order, len(addrs)-1-i)
+	for i := range targets {
+		order = append(order, len(targets)-1-i)
 	}
-	results := make([]LoadResult, len(addrs))
+	results := make([]LoadResult, len(targets))
 	for range rounds {
 		for _, i := range order {
 			run := func() error {
-				spec.Addr = addrs[i]
+				spec.Addr, spec.Conns = targets[i].Addr, targets[i].Conns
 				cpu0, err := serverCPU()
 				if err != nil {
 					return err
@@ -149,11 +155,49 @@ func Interleave(spec LoadSpec, addrs []string, perAddr, rounds int, serverCPU fu
 				err = run()
 			}
 			if err != nil {
-				return nil, fmt.Errorf("load on %s: %w", addrs[i], err)
+				return nil, fmt.Errorf("load of %d connections on %s: %w", targets[i].Conns, targets[i].Addr, err)
 			}
 		}
 	}
 	return results, nil
+}
+
+// Sweep applies every one of loads (connection counts) to every address
+// in addrs, all interleaved in the same rounds (see [Interleave]), and
+// returns res[l][a], the result of loads[l] on addrs[a].
+func Sweep(spec LoadSpec, addrs []string, loads []int, perTarget, rounds int, serverCPU func() (time.Duration, error), around func(t Target, run func() error) error) ([][]LoadResult, error) {
+	targets := make([]Target, 0, len(loads)*len(addrs))
+	for _, conns := range loads {
+		for _, addr := range addrs {
+			targets = append(targets, Target{Addr: addr, Conns: conns})
+		}
+	}
+	var wrap func(int, func() error) error
+	if around != nil {
+		wrap = func(i int, run func() error) error { return around(targets[i], run) }
+	}
+	flat, err := Interleave(spec, targets, perTarget, rounds, serverCPU, wrap)
+	if err != nil {
+		return nil, err
+	}
+	res := make([][]LoadResult, len(loads))
+	for l := range loads {
+		res[l] = flat[l*len(addrs) : (l+1)*len(addrs)]
+	}
+	return res, nil
+}
+
+// Capacity returns the index of the load under which the server at
+// column a of a [Sweep]'s results answered fastest: that rate is the
+// server's capacity.
+func Capacity(res [][]LoadResult, a int) int {
+	best := 0
+	for l := range res {
+		if res[l][a].PerSecond() > res[best][a].PerSecond() {
+			best = l
+		}
+	}
+	return best
 }
 
 // CoresBusy is the CPU time the load generator and the server spent on
