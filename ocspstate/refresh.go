@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -67,7 +68,7 @@ func RefreshResponses(ctx context.Context, s Store, refs []Refresh) []error {
 	}
 	errs := make([]error, len(refs))
 	for i, ref := range refs {
-		if errs[i] = checkRefresh(ref); errs[i] != nil {
+		if errs[i] = ref.Check(); errs[i] != nil {
 			continue
 		}
 		_, errs[i] = s.Update(ctx, ref.Issuer, ref.Serial, func(r *Record) error {
@@ -84,12 +85,46 @@ func RefreshResponses(ctx context.Context, s Store, refs []Refresh) []error {
 	return errs
 }
 
-// checkRefresh refuses a Refresh with nothing to store.
-func checkRefresh(ref Refresh) error {
+// Check refuses a Refresh with nothing to store, with an error wrapping
+// [ErrInvalidRecord]. A [ResponseRefresher] calls it before reading the
+// record.
+func (ref Refresh) Check() error {
 	if ref.Response == nil || len(ref.Response.DER) == 0 {
 		return fmt.Errorf("%w: serial %s: no response to store", ErrInvalidRecord, SerialHex(ref.Serial))
 	}
 	return nil
+}
+
+// PrepareRefresh is the check and the change [RefreshResponses] makes of
+// one record, for a [ResponseRefresher] to apply inside its own
+// transaction, to old, the stored record as read there (its immutable
+// blobs may be left out: a refresh neither reads nor changes them). ref
+// must have passed [Refresh.Check].
+//
+// It returns old itself when ref.Response is already what is stored (there
+// is nothing to write), an error wrapping [ErrResponseChanged],
+// [ErrIllegalTransition] or [ErrInvalidRecord] when ref must be refused
+// (see [RefreshResponses]), and otherwise the record to store: old with
+// the new response, stamped at now (version, updated, due from due), its
+// times passed through normalize when it is not nil. old is not modified;
+// the two share the immutable blobs.
+func PrepareRefresh(old *Record, ref Refresh, now time.Time, due DuePolicy, v *Validator, skew time.Duration, normalize func(*Record)) (*Record, error) {
+	if !bytes.Equal(old.OCSP.ResponseDER, ref.Prev) {
+		return nil, responseChanged(ref)
+	}
+	if bytes.Equal(ref.Response.DER, ref.Prev) {
+		return old, nil // already stored
+	}
+	if err := checkHasOCSP(old); err != nil {
+		return nil, err
+	}
+	next := *old
+	next.SetResponse(ref.Response)
+	if _, err := v.CheckRecord(&next, now, skew); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRecord, err)
+	}
+	stamp(old, &next, now, due, normalize)
+	return &next, nil
 }
 
 func responseChanged(ref Refresh) error {
@@ -126,7 +161,7 @@ func (s *BoltStore) RefreshResponses(ctx context.Context, refs []Refresh) []erro
 			errs[i] = err
 			continue
 		}
-		if errs[i] = checkRefresh(ref); errs[i] != nil {
+		if errs[i] = ref.Check(); errs[i] != nil {
 			continue
 		}
 		keys[i] = []byte(NewKey(ref.Issuer, ref.Serial))
@@ -183,23 +218,14 @@ func (s *BoltStore) refreshOne(tx *bolt.Tx, key []byte, ref Refresh) (bool, erro
 	if err := decodeHotInto(old, key, cur); err != nil {
 		return false, refuse(err)
 	}
-	if !bytes.Equal(old.OCSP.ResponseDER, ref.Prev) {
-		return false, refuse(responseChanged(ref))
-	}
-	if bytes.Equal(ref.Response.DER, ref.Prev) {
-		return false, nil // already stored
-	}
-	if err := checkHasOCSP(old); err != nil {
+	next, err := PrepareRefresh(old, ref, s.now(), s.due, s.validator, s.skew, normalizeTimes)
+	if err != nil {
 		return false, refuse(err)
 	}
-	next := *old
-	next.SetResponse(ref.Response)
-	now := s.now()
-	if _, err := s.validator.CheckRecord(&next, now, s.skew); err != nil {
-		return false, refuse(fmt.Errorf("%w: %w", ErrInvalidRecord, err))
+	if next == old {
+		return false, nil // already stored
 	}
-	stamp(old, &next, now, s.due, normalizeTimes)
-	hot := encodeHot(&next)
+	hot := encodeHot(next)
 	s.cache.writeThrough(tx, key, old.OCSP.ResponseDER, next.OCSP.ResponseDER)
-	return true, putRecord(tx, key, old, &next, hot)
+	return true, putRecord(tx, key, old, next, hot)
 }
