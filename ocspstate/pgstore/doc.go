@@ -60,6 +60,12 @@
 // or a serialization conflict (SQLSTATE 40P01, 40001) are retried; only a
 // record contended past that returns [ocspstate.ErrConflict].
 //
+// [Store.RefreshResponses], the recovery sweeper's write, replaces a batch
+// of responses in one transaction: the records locked in key order, each
+// checked as [ocspstate.RefreshResponses] requires, the updates sent in
+// one round trip, one commit. Batches of 256 refresh about ten times as
+// fast as one Update per record (BenchmarkRefreshResponses).
+//
 // There is no group commit: PostgreSQL flushes the write-ahead log of
 // concurrent commits together by itself. Open sets synchronous_commit=on
 // for its sessions, whatever the server's default, and refuses a DSN that

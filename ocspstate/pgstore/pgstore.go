@@ -404,6 +404,22 @@ func (s *Store) prepare(old *ocspstate.Record, fn func(*ocspstate.Record) error)
 // first time, the claim cleared, and the state counters if the state
 // changed. It reports whether the compare-and-swap matched.
 func (s *Store) put(ctx context.Context, q querier, old, next *ocspstate.Record) (bool, error) {
+	query, args := s.putQuery(old, next)
+	if old.State == next.State {
+		tag, err := q.Exec(ctx, query, args...)
+		return err == nil && tag.RowsAffected() == 1, err
+	}
+	var rows int
+	if err := q.QueryRow(ctx, query, args...).Scan(&rows); err != nil {
+		return false, err
+	}
+	return rows == 1, nil
+}
+
+// putQuery is put's statement and its arguments: an UPDATE that matches
+// one row if the compare-and-swap holds, or, when the state changes, a
+// query whose one row counts the rows it updated (0 or 1).
+func (s *Store) putQuery(old, next *ocspstate.Record) (string, []any) {
 	args := []any{
 		next.Issuer[:], next.Serial.Bytes(), int64(old.Version),
 		int64(next.Version), int16(next.State), next.OCSP.Enabled, int16(next.OCSP.Status), ts(next.OCSP.RevokedAt),
@@ -428,18 +444,13 @@ func (s *Store) put(ctx context.Context, q querier, old, next *ocspstate.Record)
 	}
 	query := s.sql.updateHead + set.String() + s.sql.updateTail
 	if old.State == next.State {
-		tag, err := q.Exec(ctx, query, args...)
-		return err == nil && tag.RowsAffected() == 1, err
+		return query, args
 	}
 	args = append(args, int16(old.State), int16(next.State), shard())
 	n := len(args)
 	query = fmt.Sprintf("WITH u AS (%s RETURNING 1), c AS (%s) SELECT count(*) FROM u", query,
 		fmt.Sprintf(s.sql.countMove, n-2, n-1, n))
-	var rows int
-	if err := q.QueryRow(ctx, query, args...).Scan(&rows); err != nil {
-		return false, err
-	}
-	return rows == 1, nil
+	return query, args
 }
 
 // Due implements [ocspstate.Store.Due]. It walks the partial index on due

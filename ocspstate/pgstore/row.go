@@ -24,7 +24,8 @@ const (
 // statements are the SQL texts, with the schema's quoted name in them.
 // pgx prepares each once per connection.
 type statements struct {
-	reserve, get, getForUpdate, response string
+	reserve, get, getForUpdate, lockMany string
+	response                             string
 	updateHead, updateTail, countMove    string
 	due, dueClaim, releaseClaims         string
 	counts, scanFirst, scanNext          string
@@ -46,7 +47,11 @@ func newStatements(schema string) statements {
 		SELECT count(*) FROM i`,
 		get:          `SELECT ` + fullColumns + ` FROM ` + records + ` WHERE issuer = $1 AND serial = $2`,
 		getForUpdate: `SELECT ` + fullColumns + ` FROM ` + records + ` WHERE issuer = $1 AND serial = $2 FOR UPDATE`,
-		response:     `SELECT response FROM ` + records + ` WHERE issuer = $1 AND serial = $2`,
+		// $1 issuers, $2 serials, pairwise: locked in key order.
+		lockMany: `SELECT ` + hotColumns + ` FROM ` + records + `
+			WHERE (issuer, serial) IN (SELECT * FROM unnest($1::bytea[], $2::bytea[]))
+			ORDER BY issuer, serial FOR UPDATE`,
+		response: `SELECT response FROM ` + records + ` WHERE issuer = $1 AND serial = $2`,
 		// $1 issuer, $2 serial, $3 expected version, $4.. the hot fields;
 		// put appends the immutable columns being set.
 		updateHead: `UPDATE ` + records + ` SET version = $4, state = $5, ocsp_enabled = $6, ocsp_status = $7, revoked_at = $8,
