@@ -84,9 +84,9 @@ const LatencyConns = 16
 // Loads are the loads a responder benchmark applies to every server,
 // from LatencyConns up. A server's capacity is its highest request rate
 // over all of them ([Capacity]): on these 2-core machines the fixed-body
-// handler reaches it from 16 connections on, the Handler, whose answers
-// take longer, only from about 256 (BENCHMARKS.md), so no single load
-// measures both.
+// handler comes close to it from 16 connections on, the Handler, whose
+// answers take longer, only from about 128 or 256 (BENCHMARKS.md), so no
+// single load measures both.
 var Loads = []int{LatencyConns, 64, 128, 256, 512}
 
 // WarmUp sends every address in addrs a short load over the largest of
