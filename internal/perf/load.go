@@ -81,8 +81,8 @@ func (r *LoadResult) Add(o LoadResult) {
 // latency of an answer rather than time spent queueing.
 const LatencyConns = 16
 
-// Loads are the loads a responder benchmark applies to every server,
-// from LatencyConns up. A server's capacity is its highest request rate
+// Loads are the loads a responder benchmark applies to every server, in
+// increasing order from LatencyConns, which is first. A server's capacity is its highest request rate
 // over all of them ([Capacity]): on these 2-core machines the fixed-body
 // handler comes close to it from 16 connections on, the Handler, whose
 // answers take longer, only from about 128 or 256 (BENCHMARKS.md), so no
@@ -163,8 +163,9 @@ func Interleave(spec LoadSpec, targets []Target, perTarget, rounds int, serverCP
 }
 
 // Sweep applies every one of loads (connection counts) to every address
-// in addrs, all interleaved in the same rounds (see [Interleave]), and
-// returns res[l][a], the result of loads[l] on addrs[a].
+// in addrs, all interleaved in the same rounds (see [Interleave]), about
+// perTarget requests to each address under each load, and returns
+// res[l][a], the result of loads[l] on addrs[a].
 func Sweep(spec LoadSpec, addrs []string, loads []int, perTarget, rounds int, serverCPU func() (time.Duration, error), around func(t Target, run func() error) error) ([][]LoadResult, error) {
 	targets := make([]Target, 0, len(loads)*len(addrs))
 	for _, conns := range loads {

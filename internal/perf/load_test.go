@@ -131,6 +131,13 @@ func TestSweep(t *testing.T) {
 	}
 }
 
+// TestLoads holds Loads to what the benchmarks read from it: LatencyConns
+// first, then increasing.
+func TestLoads(t *testing.T) {
+	require.Equal(t, LatencyConns, Loads[0])
+	require.True(t, slices.IsSorted(Loads) && len(slices.Compact(slices.Clone(Loads))) == len(Loads), "Loads %v: increasing", Loads)
+}
+
 // TestCapacity picks, for each column, the load with the highest rate.
 func TestCapacity(t *testing.T) {
 	r := func(perSecond int) LoadResult { return LoadResult{Requests: perSecond, Elapsed: time.Second} }
