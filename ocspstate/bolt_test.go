@@ -27,6 +27,24 @@ func TestBoltConformance(t *testing.T) {
 	})
 }
 
+// TestGenericRefreshConformance runs the conformance suite on a bbolt
+// store seen through ocspstate.Store alone, without its own
+// RefreshResponses (or any other method beyond Store's): the path
+// ocspstate.RefreshResponses takes for any other store, one Update per
+// record.
+func TestGenericRefreshConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, opts ocspstate.Options) storetest.Opener {
+		path := filepath.Join(t.TempDir(), "ocsp.db")
+		return func() (ocspstate.Store, error) {
+			s, err := ocspstate.Open(path, opts)
+			if err != nil {
+				return nil, err
+			}
+			return struct{ ocspstate.Store }{s}, nil
+		}
+	})
+}
+
 // TestBoltConformanceCached runs the conformance suite with the response
 // cache on: every Response answer comes from memory, and must still be
 // exactly what the file holds, across updates, revocations and reopens.

@@ -35,7 +35,9 @@ type Refresh struct {
 // ones. [BoltStore] implements it: a batch is one write in the shared
 // commit, and each compare-and-swap, check and write happens inside that
 // transaction on the record's hot part, without a separate read and
-// without touching the immutable fields.
+// without touching the immutable fields. So does the PostgreSQL store
+// (package pgstore): a batch is one transaction. Both check each record
+// with [PrepareRefresh].
 //
 // Call [RefreshResponses] rather than this method: it falls back to
 // [Store.Update] for stores without it.

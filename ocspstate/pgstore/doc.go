@@ -63,8 +63,10 @@
 // [Store.RefreshResponses], the recovery sweeper's write, replaces a batch
 // of responses in one transaction: the records locked in key order, each
 // checked as [ocspstate.RefreshResponses] requires, the updates sent in
-// one round trip, one commit. Batches of 256 refresh about ten times as
-// fast as one Update per record (BenchmarkRefreshResponses).
+// one round trip, one commit. Batches of 256 refresh eight to ten times
+// as fast as one Update per record (BenchmarkRefreshResponses). A record
+// whose row does not decode fails alone: its batch then falls back to one
+// Update per record.
 //
 // There is no group commit: PostgreSQL flushes the write-ahead log of
 // concurrent commits together by itself. Open sets synchronous_commit=on

@@ -56,8 +56,8 @@ type Options struct {
 	// ClaimTTL is how long a record that Due returned is withheld from
 	// the Due calls of other store instances (other processes, or other
 	// Opens), so that several sweepers split the due records instead of
-	// all doing the same ones. Any committed Update of the record ends the
-	// claim early. Zero means 1 minute; a negative value turns claims off,
+	// all doing the same ones. Any committed write of the record (an
+	// Update, a refresh of its response) ends the claim early. Zero means 1 minute; a negative value turns claims off,
 	// and every Due caller then sees every due record.
 	ClaimTTL time.Duration
 	// WriteTimeout bounds each write once it is sent: a write is not
@@ -71,9 +71,9 @@ type Options struct {
 // responders and sweepers sharing one state. It is safe for concurrent use
 // by any number of goroutines and processes.
 //
-// Each Reserve and Update is one transaction, committed with the server's
-// synchronous_commit on: when it returns nil, the write is in the
-// server's write-ahead log on disk.
+// Each Reserve and Update is one transaction, and each RefreshResponses
+// batch is one, committed with the server's synchronous_commit on: when
+// it returns nil, the write is in the server's write-ahead log on disk.
 type Store struct {
 	pool         *pgxpool.Pool
 	schema       string
@@ -189,8 +189,9 @@ func (s *Store) Validator() *ocspstate.Validator { return s.validator }
 
 // Stats counts the store's work since Open.
 type Stats struct {
-	// Writes is the number of records written (reservations and updates),
-	// one transaction each.
+	// Writes is the number of records written: reservations and updates,
+	// one transaction each, and refreshed responses, one transaction per
+	// RefreshResponses batch.
 	Writes uint64
 	// Conflicts is the number of times an Update's compare-and-swap found
 	// that another writer had committed first, and ran its closure again.

@@ -86,6 +86,23 @@ func (f *fixture) reserveDue(s ocspstate.Store, n int) map[string]bool {
 	return want
 }
 
+// precert stores a Precert record with a good response signed now, and
+// returns it with a newer response for it, signed a minute later.
+func (f *fixture) precert(s ocspstate.Store) (out struct {
+	rec  *ocspstate.Record
+	resp *ocspstate.Response
+}) {
+	f.t.Helper()
+	f.next++
+	rec, err := precertRecord(f.ctx, s, f.signer, big.NewInt(f.next))
+	require.NoError(f.t, err)
+	f.clock.Advance(time.Minute)
+	out.rec = rec
+	out.resp, err = f.signer.SignRecord(rec)
+	require.NoError(f.t, err)
+	return out
+}
+
 func serials(rs []*ocspstate.Record) map[string]bool {
 	out := map[string]bool{}
 	for _, r := range rs {
@@ -382,6 +399,24 @@ func TestCorruptRows(t *testing.T) {
 			} else {
 				require.NoError(t, err)
 			}
+			// A refresh batch holding it fails that element only. A
+			// refresh reads the hot columns alone, as Due does; damage
+			// elsewhere leaves a Reserved record, with no response to
+			// refresh.
+			good := f.precert(s)
+			errs := s.RefreshResponses(f.ctx, []ocspstate.Refresh{
+				{Issuer: f.signer.IssuerID(), Serial: serial, Response: good.resp},
+				{Issuer: good.rec.Issuer, Serial: good.rec.Serial, Prev: good.rec.OCSP.ResponseDER, Response: good.resp},
+			})
+			if tc.hot {
+				require.ErrorIs(t, errs[0], ocspstate.ErrCorrupt)
+			} else {
+				require.ErrorIs(t, errs[0], ocspstate.ErrIllegalTransition)
+			}
+			require.NoError(t, errs[1], "the record beside the damaged one")
+			after, err := s.Get(f.ctx, good.rec.Issuer, good.rec.Serial)
+			require.NoError(t, err)
+			require.Equal(t, good.resp.DER, after.OCSP.ResponseDER)
 			_, err = f.conn().Exec(f.ctx, "DELETE FROM "+f.table("records")+" WHERE serial = $1", serial.Bytes())
 			require.NoError(t, err)
 		})

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 
@@ -23,11 +24,14 @@ var _ ocspstate.ResponseRefresher = (*Store)(nil)
 // change with Update's compare-and-swap on version (all of them in one
 // round trip), and commits.
 //
-// A refused element writes nothing and stops nothing. If the transaction
-// fails, every element that was not refused gets the error, and nothing
-// of the batch was written; a transaction the server aborted to break a
-// deadlock or a serialization conflict is run again, up to maxLocked
-// times.
+// A refused element writes nothing and stops nothing. A record whose row
+// does not decode fails only its own elements: the batch is then
+// refreshed one record at a time, through Update, as for a store without
+// this method. If the transaction fails, nothing of the batch was
+// written, and every element not refused before it began gets the error;
+// a transaction the server aborted to break a deadlock or a serialization
+// conflict is run again, up to maxLocked times, and then fails with
+// [ocspstate.ErrConflict], as Update does.
 func (s *Store) RefreshResponses(ctx context.Context, refs []ocspstate.Refresh) []error {
 	errs := make([]error, len(refs))
 	if err := s.gate.enter(ctx); err != nil {
@@ -66,16 +70,34 @@ func (s *Store) RefreshResponses(ctx context.Context, refs []ocspstate.Refresh) 
 			s.writes.Add(uint64(written))
 			return errs
 		}
+		if errors.As(err, new(badRow)) {
+			return ocspstate.RefreshResponses(ctx, storeOnly{s}, refs)
+		}
 		if !retryable(err) || ctx.Err() != nil {
 			break
 		}
 	}
-	err = writeErr(fmt.Sprintf("refreshing the responses of %d records", len(todo)), err)
+	what := fmt.Sprintf("refreshing the responses of %d records", len(todo))
+	if retryable(err) {
+		err = fmt.Errorf("%w: %s: %v", ocspstate.ErrConflict, what, err)
+	} else {
+		err = writeErr(what, err)
+	}
 	for _, i := range todo {
 		errs[i] = err
 	}
 	return errs
 }
+
+// badRow is the failure to decode one of the rows a refresh locked.
+type badRow struct{ err error }
+
+func (b badRow) Error() string { return b.err.Error() }
+func (b badRow) Unwrap() error { return b.err }
+
+// storeOnly hides every method of a Store but those of [ocspstate.Store],
+// so that [ocspstate.RefreshResponses] takes its one-Update-per-record path.
+type storeOnly struct{ ocspstate.Store }
 
 // refreshLocked runs one attempt of RefreshResponses for the elements of
 // refs at the indexes todo, whose keys are issuers and serials. It
@@ -99,6 +121,9 @@ func (s *Store) refreshLocked(ctx context.Context, refs []ocspstate.Refresh, tod
 		r, err := scanRecord(rows, false)
 		if err != nil {
 			rows.Close()
+			if errors.Is(err, ocspstate.ErrCorrupt) {
+				err = badRow{err}
+			}
 			return nil, 0, err
 		}
 		stored[ocspstate.NewKey(r.Issuer, r.Serial)] = r
@@ -128,6 +153,8 @@ func (s *Store) refreshLocked(ctx context.Context, refs []ocspstate.Refresh, tod
 		if next == old {
 			continue // already stored
 		}
+		// The batch below reads each result as a plain UPDATE's, which
+		// putQuery makes only when the state is unchanged.
 		if next.State != old.State {
 			return nil, 0, fmt.Errorf("%w: a refresh of serial %s changed its state", ocspstate.ErrCorrupt, ocspstate.SerialHex(ref.Serial))
 		}

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -65,6 +66,8 @@ func Run(t *testing.T, f Factory) {
 		{"RetireExpired", testRetireExpired},
 		{"RefreshResponses", testRefreshResponses},
 		{"ConcurrentRefreshes", testConcurrentRefreshes},
+		{"RefreshChains", testRefreshChains},
+		{"ConcurrentRefreshBatches", testConcurrentRefreshBatches},
 		{"ResponseLookup", testResponseLookup},
 		{"Counts", testCounts},
 		{"Scan", testScan},
@@ -1221,6 +1224,83 @@ func testRefreshResponses(t *testing.T, e *env) {
 		{Issuer: failed.Issuer, Serial: failed.Serial, Prev: failedResp.DER, Response: fresh(failed)},
 	})
 	require.ErrorIs(t, errs[0], context.Canceled)
+}
+
+// testRefreshChains checks the elements of a batch that depend on each
+// other or on nothing: a response already stored (nothing written), a
+// record refreshed twice in one batch, the second from the first's
+// response (both written, in order), and a serial no record can have.
+func testRefreshChains(t *testing.T, e *env) {
+	same, twice := e.inState(ocspstate.Issued), e.inState(ocspstate.CTFailed)
+	e.clock.Advance(time.Hour)
+	first := e.sign(twice, e.signer)
+	e.clock.Advance(time.Minute)
+	second := e.sign(twice, e.signer)
+	stored := &ocspstate.Response{DER: same.OCSP.ResponseDER, ThisUpdate: same.OCSP.ThisUpdate, NextUpdate: same.OCSP.NextUpdate}
+	errs := ocspstate.RefreshResponses(e.ctx, e.store, []ocspstate.Refresh{
+		{Issuer: same.Issuer, Serial: same.Serial, Prev: same.OCSP.ResponseDER, Response: stored},
+		{Issuer: twice.Issuer, Serial: twice.Serial, Prev: twice.OCSP.ResponseDER, Response: first},
+		{Issuer: twice.Issuer, Serial: twice.Serial, Prev: first.DER, Response: second},
+		{Issuer: e.issuer(), Serial: big.NewInt(-5), Response: first},
+	})
+	require.Len(t, errs, 4)
+	require.NoError(t, errs[0], "already stored")
+	require.NoError(t, errs[1], "first of two")
+	require.NoError(t, errs[2], "second of two, from the first's response")
+	require.ErrorIs(t, errs[3], ocspstate.ErrNotFound, "a negative serial")
+	e.requireUnchanged(same)
+	after, err := e.store.Get(e.ctx, twice.Issuer, twice.Serial)
+	require.NoError(t, err)
+	require.Equal(t, second.DER, after.OCSP.ResponseDER)
+	require.Equal(t, twice.Version+2, after.Version, "two refreshes, two versions")
+}
+
+// testConcurrentRefreshBatches races batches that name the same records
+// in different orders, each from the responses as first read: every
+// record is refreshed by exactly one batch, and no element fails with
+// anything but ErrResponseChanged (a store that locks records one by one
+// must not deadlock, or must recover from it).
+func testConcurrentRefreshBatches(t *testing.T, e *env) {
+	recs := make([]*ocspstate.Record, 6)
+	for i := range recs {
+		recs[i] = e.inState(ocspstate.CTFailed)
+	}
+	e.clock.Advance(time.Hour)
+	const batches = 8
+	refs := make([][]ocspstate.Refresh, batches)
+	for b := range refs {
+		e.clock.Advance(time.Second) // distinct bytes
+		for _, r := range recs {
+			refs[b] = append(refs[b], ocspstate.Refresh{Issuer: r.Issuer, Serial: r.Serial, Prev: r.OCSP.ResponseDER, Response: e.sign(r, e.signer)})
+		}
+		// Each batch in its own order: rotated, and every other one
+		// reversed.
+		refs[b] = append(refs[b][b%len(recs):], refs[b][:b%len(recs)]...)
+		if b%2 == 1 {
+			slices.Reverse(refs[b])
+		}
+	}
+	wins := make([]atomic.Int32, len(recs))
+	var wg sync.WaitGroup
+	for b := range refs {
+		wg.Go(func() {
+			for i, err := range ocspstate.RefreshResponses(e.ctx, e.store, refs[b]) {
+				switch {
+				case err == nil:
+					wins[slices.IndexFunc(recs, func(r *ocspstate.Record) bool { return r.Serial.Cmp(refs[b][i].Serial) == 0 })].Add(1)
+				case !errors.Is(err, ocspstate.ErrResponseChanged):
+					t.Errorf("batch %d, refresh %d: %v", b, i, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, r := range recs {
+		require.Equal(t, int32(1), wins[i].Load(), "record %d: refreshed by exactly one batch", i)
+		after, err := e.store.Get(e.ctx, r.Issuer, r.Serial)
+		require.NoError(t, err)
+		require.Equal(t, r.Version+1, after.Version)
+	}
 }
 
 // testConcurrentRefreshes races refreshes of one record from the same
