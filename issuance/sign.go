@@ -26,6 +26,7 @@ type issuer struct {
 	cert    *x509.Certificate
 	key     crypto.Signer
 	sigAlg  x509.SignatureAlgorithm
+	hash    crypto.Hash       // sigAlg's digest (0: Ed25519 signs the message)
 	lintKey crypto.Signer     // throwaway key of the same type and size
 	lintCA  *x509.Certificate // cert with the issuer's names and the lint key
 	linter  Linter            // nil when linting is off
@@ -69,6 +70,10 @@ func newIssuer(cert *x509.Certificate, key crypto.Signer, linter Linter, chain [
 	}
 	if err != nil {
 		return nil, fmt.Errorf("issuance: generating the lint key: %w", err)
+	}
+	var ok bool
+	if is.hash, ok = derw.SignatureHash(is.sigAlg); !ok {
+		return nil, fmt.Errorf("issuance: unsupported signature algorithm %v", is.sigAlg)
 	}
 	// The lint CA has the issuer's names and key identifier but the lint
 	// key, so x509.CreateCertificate produces the very TBS the real key
@@ -222,7 +227,7 @@ func (is *issuer) signFinal(tok *finalToken) (*x509.Certificate, error) {
 // that parse is this certificate's but for Raw and Signature, and parsing
 // again would only repeat it.
 func (is *issuer) signReal(tbsDER []byte, parsed *x509.Certificate) (*x509.Certificate, error) {
-	der, sig, err := signTBS(tbsDER, is.sigAlg, is.key)
+	der, sig, err := signTBS(tbsDER, is.hash, is.key)
 	if err != nil {
 		return nil, err
 	}
@@ -248,32 +253,20 @@ func (is *issuer) signReal(tbsDER []byte, parsed *x509.Certificate) (*x509.Certi
 
 // signAs signs tbs with key and parses the certificate.
 func (is *issuer) signAs(tbs []byte, key crypto.Signer) (*x509.Certificate, error) {
-	der, _, err := signTBS(tbs, is.sigAlg, key)
+	der, _, err := signTBS(tbs, is.hash, key)
 	if err != nil {
 		return nil, err
 	}
 	return x509.ParseCertificate(der)
 }
 
-// signTBS signs a TBSCertificate and wraps it into a Certificate. It
-// returns the certificate's DER and the signature.
-func signTBS(tbsDER []byte, alg x509.SignatureAlgorithm, key crypto.Signer) (der, sig []byte, err error) {
+// signTBS signs a TBSCertificate, taking the digest with hash (none if
+// 0), and wraps it into a Certificate. It returns the certificate's DER
+// and the signature.
+func signTBS(tbsDER []byte, hash crypto.Hash, key crypto.Signer) (der, sig []byte, err error) {
 	sigAlg, err := tbs.SignatureAlgorithm(tbsDER)
 	if err != nil {
 		return nil, nil, err
-	}
-	if sig, err = sign(tbsDER, alg, key); err != nil {
-		return nil, nil, err
-	}
-	der, err = tbs.JoinCertificate(tbsDER, sigAlg, sig) // the outer algorithm equals the TBS's
-	return der, sig, err
-}
-
-// sign signs tbsDER with key as alg requires.
-func sign(tbsDER []byte, alg x509.SignatureAlgorithm, key crypto.Signer) ([]byte, error) {
-	hash, ok := derw.SignatureHash(alg)
-	if !ok {
-		return nil, fmt.Errorf("unsupported signature algorithm %v", alg)
 	}
 	digest := tbsDER // Ed25519 signs the message itself
 	if hash != 0 {
@@ -281,5 +274,9 @@ func sign(tbsDER []byte, alg x509.SignatureAlgorithm, key crypto.Signer) ([]byte
 		h.Write(tbsDER)
 		digest = h.Sum(nil)
 	}
-	return key.Sign(rand.Reader, digest, hash)
+	if sig, err = key.Sign(rand.Reader, digest, hash); err != nil {
+		return nil, nil, err
+	}
+	der, err = tbs.JoinCertificate(tbsDER, sigAlg, sig) // the outer algorithm equals the TBS's
+	return der, sig, err
 }

@@ -33,12 +33,8 @@ var SignatureAlgorithms = []SignatureAlgorithm{
 // SignatureHash returns the hash alg signs the digest of (0 for
 // Ed25519), or false if alg is not in SignatureAlgorithms.
 func SignatureHash(alg x509.SignatureAlgorithm) (crypto.Hash, bool) {
-	for _, a := range SignatureAlgorithms {
-		if a.Alg == alg {
-			return a.Hash, true
-		}
-	}
-	return 0, false
+	a, ok := bySigAlg[alg]
+	return a.hash, ok
 }
 
 // AlgorithmIdentifier returns the DER AlgorithmIdentifier of oid, with
@@ -54,18 +50,25 @@ func AlgorithmIdentifier(oid asn1.ObjectIdentifier, null bool) []byte {
 	return w.B
 }
 
-var sigAlgDER = func() map[x509.SignatureAlgorithm][]byte {
-	m := make(map[x509.SignatureAlgorithm][]byte, len(SignatureAlgorithms))
+// bySigAlg is SignatureAlgorithms by algorithm, with each
+// AlgorithmIdentifier encoded.
+var bySigAlg = func() map[x509.SignatureAlgorithm]encodedAlg {
+	m := make(map[x509.SignatureAlgorithm]encodedAlg, len(SignatureAlgorithms))
 	for _, a := range SignatureAlgorithms {
-		m[a.Alg] = AlgorithmIdentifier(a.OID, a.Null)
+		m[a.Alg] = encodedAlg{AlgorithmIdentifier(a.OID, a.Null), a.Hash}
 	}
 	return m
 }()
+
+type encodedAlg struct {
+	der  []byte
+	hash crypto.Hash
+}
 
 // SignatureAlgorithmIdentifier returns alg's DER AlgorithmIdentifier as
 // x509.CreateCertificate writes it, or false if alg is not in
 // SignatureAlgorithms.
 func SignatureAlgorithmIdentifier(alg x509.SignatureAlgorithm) ([]byte, bool) {
-	der, ok := sigAlgDER[alg]
-	return der, ok
+	a, ok := bySigAlg[alg]
+	return a.der, ok
 }
