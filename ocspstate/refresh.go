@@ -62,12 +62,21 @@ type ResponseRefresher interface {
 // safe for concurrent use; of concurrent refreshes of one record, at most
 // one commits.
 //
-// It uses s's [ResponseRefresher] method when s has one, and otherwise one
-// [Store.Update] per element whose closure calls [Record.SetResponse].
+// It uses s's [ResponseRefresher] method when s has one, and otherwise
+// [RefreshEach].
 func RefreshResponses(ctx context.Context, s Store, refs []Refresh) []error {
 	if rr, ok := s.(ResponseRefresher); ok {
 		return rr.RefreshResponses(ctx, refs)
 	}
+	return RefreshEach(ctx, s, refs)
+}
+
+// RefreshEach is [RefreshResponses] through [Store.Update] alone: one
+// Update per element, whose closure checks Prev and calls
+// [Record.SetResponse]. It is what RefreshResponses does for a store
+// without a [ResponseRefresher] method, and what such a method may fall
+// back to.
+func RefreshEach(ctx context.Context, s Store, refs []Refresh) []error {
 	errs := make([]error, len(refs))
 	for i, ref := range refs {
 		if errs[i] = ref.Check(); errs[i] != nil {

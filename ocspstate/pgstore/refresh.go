@@ -26,8 +26,7 @@ var _ ocspstate.ResponseRefresher = (*Store)(nil)
 //
 // A refused element writes nothing and stops nothing. A record whose row
 // does not decode fails only its own elements: the batch is then
-// refreshed one record at a time, through Update, as for a store without
-// this method. If the transaction fails, nothing of the batch was
+// refreshed one record at a time ([ocspstate.RefreshEach]). If the transaction fails, nothing of the batch was
 // written, and every element not refused before it began gets the error;
 // a transaction the server aborted to break a deadlock or a serialization
 // conflict is run again, up to maxLocked times, and then fails with
@@ -71,7 +70,7 @@ func (s *Store) RefreshResponses(ctx context.Context, refs []ocspstate.Refresh) 
 			return errs
 		}
 		if errors.As(err, new(badRow)) {
-			return ocspstate.RefreshResponses(ctx, storeOnly{s}, refs)
+			return ocspstate.RefreshEach(ctx, s, refs)
 		}
 		if !retryable(err) || ctx.Err() != nil {
 			break
@@ -94,10 +93,6 @@ type badRow struct{ err error }
 
 func (b badRow) Error() string { return b.err.Error() }
 func (b badRow) Unwrap() error { return b.err }
-
-// storeOnly hides every method of a Store but those of [ocspstate.Store],
-// so that [ocspstate.RefreshResponses] takes its one-Update-per-record path.
-type storeOnly struct{ ocspstate.Store }
 
 // refreshLocked runs one attempt of RefreshResponses for the elements of
 // refs at the indexes todo, whose keys are issuers and serials. It
