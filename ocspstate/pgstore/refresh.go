@@ -111,20 +111,16 @@ func (s *Store) refreshLocked(ctx context.Context, refs []ocspstate.Refresh, tod
 	if err != nil {
 		return nil, 0, err
 	}
-	stored := make(map[ocspstate.Key]*ocspstate.Record, len(todo))
-	for rows.Next() {
-		r, err := scanRecord(rows, false)
-		if err != nil {
-			rows.Close()
-			if errors.Is(err, ocspstate.ErrCorrupt) {
-				err = badRow{err}
-			}
-			return nil, 0, err
+	locked, err := collect(rows, false)
+	if err != nil {
+		if errors.Is(err, ocspstate.ErrCorrupt) {
+			err = badRow{err}
 		}
-		stored[ocspstate.NewKey(r.Issuer, r.Serial)] = r
-	}
-	if err := rows.Err(); err != nil {
 		return nil, 0, err
+	}
+	stored := make(map[ocspstate.Key]*ocspstate.Record, len(locked))
+	for _, r := range locked {
+		stored[ocspstate.NewKey(r.Issuer, r.Serial)] = r
 	}
 	now := norm(s.now())
 	results := make([]error, len(refs))
