@@ -49,7 +49,7 @@ type LoadResult struct {
 	// ClientCPU is the load generator's CPU time (user and system), when
 	// it ran in a process of its own (LoadProcess).
 	ClientCPU time.Duration `json:"client_cpu_ns"`
-	// ServerCPU is the server's CPU time over the load, when Interleave
+	// ServerCPU is the server's CPU time over the load, when Sweep
 	// measured it.
 	ServerCPU time.Duration `json:"server_cpu_ns,omitempty"`
 }
@@ -82,18 +82,18 @@ func (r *LoadResult) Add(o LoadResult) {
 const LatencyConns = 16
 
 // Loads are the loads a responder benchmark applies to every server, in
-// increasing order from LatencyConns, which is first. A server's capacity is its highest request rate
-// over all of them ([Capacity]): on these 2-core machines the fixed-body
-// handler comes close to it from 16 connections on, the Handler, whose
-// answers take longer, only from about 128 or 256 (BENCHMARKS.md), so no
-// single load measures both.
+// increasing order from LatencyConns, which is first. A server's capacity
+// is its highest request rate over all of them ([Capacity]): on these
+// 2-core machines the fixed-body handler comes close to it from 16
+// connections on, the Handler, whose answers take longer, only from about
+// 128 or 256 (BENCHMARKS.md), so no single load measures both.
 var Loads = []int{LatencyConns, 64, 128, 256, 512}
 
 // WarmUp sends every address in addrs a short load over the largest of
 // Loads, so that the servers' code, heap and goroutines have been through
 // a load before anything is measured.
 func WarmUp(spec LoadSpec, addrs []string) error {
-	spec.Conns = slices.Max(Loads)
+	spec.Conns = Loads[len(Loads)-1]
 	spec.N = 4 * spec.Conns
 	for _, addr := range addrs {
 		spec.Addr = addr
@@ -110,7 +110,7 @@ type Target struct {
 	Conns int
 }
 
-// Interleave applies spec's load to every target (setting spec's Addr
+// interleave applies spec's load to every target (setting spec's Addr
 // and Conns for each), about perTarget requests to each in all, in rounds
 // that visit them forward and then backward (a, b, c, c, b, a), so that
 // all of them see the same machine: whatever else runs on these cores
@@ -118,9 +118,9 @@ type Target struct {
 // ([LoadResult.Add]), with ServerCPU filled in from serverCPU, the
 // server's CPU time so far ([ProcessCPU], or [ProcessCPUOf] for a server
 // in another process), read before and after every load. If around is
-// not nil, every load runs inside it: around(i, run) must call run once,
-// for targets[i] (to check for cancellation between loads, say).
-func Interleave(spec LoadSpec, targets []Target, perTarget, rounds int, serverCPU func() (time.Duration, error), around func(i int, run func() error) error) ([]LoadResult, error) {
+// not nil, every load runs inside it: around(t, run) must call run once,
+// for target t (to check for cancellation between loads, say).
+func interleave(spec LoadSpec, targets []Target, perTarget, rounds int, serverCPU func() (time.Duration, error), around func(t Target, run func() error) error) ([]LoadResult, error) {
 	rounds = max(rounds, 1)
 	spec.N = max(perTarget/(2*rounds), 1)
 	order := make([]int, 0, 2*len(targets))
@@ -150,7 +150,7 @@ func Interleave(spec LoadSpec, targets []Target, perTarget, rounds int, serverCP
 			}
 			var err error
 			if around != nil {
-				err = around(i, run)
+				err = around(targets[i], run)
 			} else {
 				err = run()
 			}
@@ -163,9 +163,12 @@ func Interleave(spec LoadSpec, targets []Target, perTarget, rounds int, serverCP
 }
 
 // Sweep applies every one of loads (connection counts) to every address
-// in addrs, all interleaved in the same rounds (see [Interleave]), about
-// perTarget requests to each address under each load, and returns
-// res[l][a], the result of loads[l] on addrs[a].
+// in addrs, about perTarget requests to each address under each load, all
+// interleaved in the same rounds (see interleave: each (address, load)
+// target is visited forward, then backward, every round, and its server
+// CPU read from serverCPU around every load; around, if not nil, wraps
+// every load and must call run once). It returns res[l][a], the result of
+// loads[l] on addrs[a].
 func Sweep(spec LoadSpec, addrs []string, loads []int, perTarget, rounds int, serverCPU func() (time.Duration, error), around func(t Target, run func() error) error) ([][]LoadResult, error) {
 	targets := make([]Target, 0, len(loads)*len(addrs))
 	for _, conns := range loads {
@@ -173,11 +176,7 @@ func Sweep(spec LoadSpec, addrs []string, loads []int, perTarget, rounds int, se
 			targets = append(targets, Target{Addr: addr, Conns: conns})
 		}
 	}
-	var wrap func(int, func() error) error
-	if around != nil {
-		wrap = func(i int, run func() error) error { return around(targets[i], run) }
-	}
-	flat, err := Interleave(spec, targets, perTarget, rounds, serverCPU, wrap)
+	flat, err := interleave(spec, targets, perTarget, rounds, serverCPU, around)
 	if err != nil {
 		return nil, err
 	}

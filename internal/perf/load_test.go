@@ -29,7 +29,7 @@ func TestInterleave(t *testing.T) {
 	addrs, conns := countingServers(t, 2)
 	hash := sha1.Sum(nil)
 	spec := LoadSpec{Conns: 9, NameHash: hash[:], KeyHash: hash[:], SerialBase: "1000", Serials: 50}
-	var order []int
+	var order []Target
 	var cpuReads int
 	clock := time.Duration(0)
 	serverCPU := func() (time.Duration, error) {
@@ -38,12 +38,13 @@ func TestInterleave(t *testing.T) {
 		return clock, nil
 	}
 	targets := []Target{{addrs[0], 4}, {addrs[1], 3}}
-	res, err := Interleave(spec, targets, 400, 2, serverCPU, func(i int, run func() error) error {
-		order = append(order, i)
+	res, err := interleave(spec, targets, 400, 2, serverCPU, func(tg Target, run func() error) error {
+		order = append(order, tg)
 		return run()
 	})
 	require.NoError(t, err)
-	require.Equal(t, []int{0, 1, 1, 0, 0, 1, 1, 0}, order)
+	a, b := targets[0], targets[1]
+	require.Equal(t, []Target{a, b, b, a, a, b, b, a}, order)
 	require.Equal(t, 2*len(order), cpuReads, "server CPU read before and after every load")
 	require.Len(t, res, 2)
 	for i, r := range res {
@@ -60,10 +61,10 @@ func TestInterleave(t *testing.T) {
 	require.Equal(t, int64(4*4), conns[0].Load(), "connections to the first address")
 	require.Equal(t, int64(4*3), conns[1].Load(), "connections to the second address")
 
-	_, err = Interleave(spec, []Target{{"127.0.0.1:1", 2}}, 10, 1, serverCPU, nil)
+	_, err = interleave(spec, []Target{{"127.0.0.1:1", 2}}, 10, 1, serverCPU, nil)
 	require.ErrorContains(t, err, "load of 2 connections on 127.0.0.1:1")
 	failing := func() (time.Duration, error) { return 0, errors.New("no such process") }
-	_, err = Interleave(spec, targets, 10, 1, failing, nil)
+	_, err = interleave(spec, targets, 10, 1, failing, nil)
 	require.ErrorContains(t, err, "no such process")
 
 	require.NoError(t, WarmUp(spec, addrs))
